@@ -1,0 +1,135 @@
+"""All configuration in one place.
+
+Values come, in rising priority, from the defaults below, an optional TOML file (`--config` or
+`ORTSPULS_CONFIG`), environment variables `ORTSPULS_<NAME>` and command-line options. Nothing
+else in Ortspuls reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ORTSPULS_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Path("ortspuls-data")
+    # Empty: an SQLite database `ortspuls.sqlite3` in data_dir.
+    database_url: str = ""
+    # Optional read-only replica for queries.
+    read_database_url: str = ""
+    # The URL clients use to reach the server; empty: derived from each request and the
+    # X-Forwarded-* headers of a trusted reverse proxy.
+    public_base_url: str = ""
+    trust_forwarded_headers: bool = True
+    default_top: int = 100
+    max_top: int = 10_000
+    max_body_bytes: int = 32 * 1024 * 1024
+    # For local experiments only: accept writes without an API key.
+    allow_anonymous_write: bool = False
+    # Observation writer: how long a batch may wait for more observations, and its size.
+    writer_max_delay_ms: float = 2.0
+    writer_max_batch: int = 5_000
+    log_level: str = "info"
+    access_log: bool = False
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "ortspuls.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.sqlite_path.resolve()}"
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            env[ENV_PREFIX + f.name.upper()] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
+        return env
+
+
+def _convert(name: str, raw: Any, kind: Any) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r}: {raw!r} is not a valid {kind}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge defaults, TOML file, environment and explicit overrides (None values are skipped)."""
+    environ = os.environ if environ is None else environ
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
+        section = data.get("ortspuls", data)
+        for key, raw in section.items():
+            name = key.replace("-", "_")
+            if name not in types:
+                raise SettingsError(f"configuration file {path}: unknown setting {key!r}")
+            values[name] = _convert(name, raw, types[name])
+
+    for name, kind in types.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(name, raw, kind)
+
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            if name not in types:
+                raise SettingsError(f"unknown setting {name!r}")
+            values[name] = _convert(name, raw, types[name])
+
+    settings = Settings(**values)
+    if not 1 <= settings.default_top <= settings.max_top:
+        raise SettingsError("default_top must be between 1 and max_top")
+    if settings.workers < 1:
+        raise SettingsError("workers must be at least 1")
+    return dataclasses.replace(settings)

@@ -1,0 +1,339 @@
+"""The SensorThings HTTP endpoints: service root, reads, and create/update/delete.
+
+These are plain Starlette endpoints returning pre-serialized bytes (orjson), the hot path of the
+API. Every request runs in one database transaction; every error is a JSON body.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ortspuls.model import ENTITY_SETS, ENTITY_TYPES
+from ortspuls.query import QuerySyntaxError, parse_query_options
+from ortspuls.query.ast import QueryOptions
+from ortspuls.sta import read as reading
+from ortspuls.sta import write as writing
+from ortspuls.sta.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    StaError,
+    Unauthorized,
+    error_response,
+)
+from ortspuls.sta.paths import ResourcePath, Segment, parse_path
+from ortspuls.sta.serialize import Serializer
+from ortspuls.tenancy.apikeys import Principal
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+CONFORMANCE_BASE = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
+CONFORMANCE = [
+    CONFORMANCE_BASE + "datamodel",
+    CONFORMANCE_BASE + "resource-path/resource-path-to-entities",
+    CONFORMANCE_BASE + "request-data",
+    CONFORMANCE_BASE + "create-update-delete",
+]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None):
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs behind proxies
+
+
+def external_base(request: Request) -> str:
+    """Scheme, host and path prefix as the client sees them (public_base_url or X-Forwarded-*)."""
+    settings = request.app.state.settings
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    headers = request.headers
+    scheme = request.url.scheme
+    host = headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    prefix = ""
+    if settings.trust_forwarded_headers:
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        forwarded_host = headers.get("x-forwarded-host")
+        if forwarded_host:
+            host = forwarded_host.split(",")[0].strip()
+        port = headers.get("x-forwarded-port")
+        if port:
+            port = port.split(",")[0].strip()
+            hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            default = (scheme == "https" and port == "443") or (scheme == "http" and port == "80")
+            host = hostname if default else f"{hostname}:{port}"
+        prefix = headers.get("x-forwarded-prefix", "").split(",")[0].strip().rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            prefix = "/" + prefix
+    return f"{scheme}://{host}{prefix}{request.scope.get('root_path', '')}"
+
+
+def service_root(request: Request) -> str:
+    version = request.path_params.get("version", "v1.1")
+    return f"{external_base(request)}/{version}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials
+
+
+async def authenticate(request: Request) -> Principal | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    kind, _, credential = header.partition(" ")
+    kind = kind.lower()
+    if kind == "bearer":
+        key = credential.strip()
+    elif kind == "basic":
+        try:
+            decoded = base64.b64decode(credential.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise Unauthorized("the Basic credentials are not valid base64") from None
+        key = decoded.partition(":")[2]
+    else:
+        raise Unauthorized("use 'Authorization: Bearer <API key>' or HTTP Basic with the key as "
+                           "password")
+    principal = await request.app.state.keys.verify(key)
+    if principal is None:
+        raise Unauthorized("the API key is not valid or has been revoked")
+    return principal
+
+
+async def require(request: Request, scope: str) -> Principal:
+    principal = await authenticate(request)
+    if principal is None:
+        if request.app.state.settings.allow_anonymous_write:
+            return Principal("anonymous", 1, "admin")
+        raise Unauthorized("writing needs an API key: 'Authorization: Bearer <key>' "
+                           "(create one with `ortspuls apikey create`)")
+    if not principal.allows(scope):
+        raise Forbidden(f"the API key {principal.name!r} has scope {principal.scope!r}; "
+                        f"this needs {scope!r}")
+    return principal
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies
+
+
+async def read_json(request: Request) -> Any:
+    limit = request.app.state.settings.max_body_bytes
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise BadRequest("the request body is empty; send a JSON document")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+
+
+async def root(request: Request) -> Response:
+    base = service_root(request)
+    state = request.app.state
+    body = {
+        "value": [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS],
+        "serverSettings": {"conformance": list(state.conformance)},
+    }
+    body["serverSettings"].update(state.server_settings_extra)
+    return json_response(body)
+
+
+def parse_options(request: Request) -> QueryOptions:
+    params = dict(request.query_params)
+    try:
+        return parse_query_options(params)
+    except QuerySyntaxError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def read_context(request: Request, conn) -> reading.ReadContext:
+    state = request.app.state
+    return reading.ReadContext(
+        conn=conn,
+        dialect=state.db.dialect,
+        serializer=Serializer(service_root(request)),
+        default_top=state.settings.default_top,
+        max_top=state.settings.max_top,
+        compiler=state.compiler,
+    )
+
+
+async def resource(request: Request) -> Response:
+    try:
+        path = parse_path(request.path_params["path"])
+        method = request.method
+        if method == "GET":
+            return await _get(request, path)
+        if method == "POST":
+            return await _post(request, path)
+        if method in ("PATCH", "PUT"):
+            return await _update(request, path)
+        if method == "DELETE":
+            return await _delete(request, path)
+        raise MethodNotAllowed(f"{method} is not supported on SensorThings resources")
+    except StaError as exc:
+        return exc.response()
+    except IntegrityError as exc:
+        log.info("integrity error: %s", exc.orig)
+        return Conflict("the change conflicts with existing data (a linked entity is missing or "
+                        "in use)").response()
+
+
+async def _get(request: Request, path: ResourcePath) -> Response:
+    options = parse_options(request)
+    state = request.app.state
+    async with state.db.read() as conn:
+        ctx = read_context(request, conn)
+        if path.is_collection:
+            next_base = service_root(request) + "/" + request.path_params["path"].strip("/")
+            body = await reading.read_collection(ctx, path, options, next_base,
+                                                 dict(request.query_params))
+            return json_response(body)
+        entity, row, value = await reading.read_entity(ctx, path, options)
+    if path.ref:
+        return json_response({"@iot.selfLink": ctx.serializer.self_link(entity, row["id"])})
+    if path.member is not None:
+        name = path.member.name
+        member = row["id"] if name == "id" else value.get(name)
+        if path.member.name != "id" and options.select is not None:
+            from ortspuls.sta.serialize import field_value
+            member = field_value(entity, name, row)
+        if path.value:
+            if member is None:
+                return Response(status_code=204)
+            text = member if isinstance(member, str) else orjson.dumps(member).decode()
+            return Response(text, media_type="text/plain; charset=utf-8")
+        return json_response({name if name != "id" else "@iot.id": member})
+    return json_response(value)
+
+
+def by_id(entity, ident: int) -> ResourcePath:
+    return ResourcePath((Segment(entity, None, ident),))
+
+
+def _implied_links(path: ResourcePath) -> dict[str, int]:
+    """POST to Things(1)/Datastreams links the new Datastream to Thing 1."""
+    parent = path.parent
+    if parent is None:
+        return {}
+    if parent.id is None and (parent.via is None or parent.via.many):
+        raise BadRequest("POST to a navigation collection needs its parent by id, "
+                         "e.g. Things(1)/Datastreams")
+    if parent.id is None:
+        raise BadRequest("POST needs the parent entity by id, e.g. Datastreams(1)/Observations")
+    rel = path.target.via
+    return {rel.inverse: parent.id}
+
+
+async def _post(request: Request, path: ResourcePath) -> Response:
+    if path.member is not None or path.ref or not path.is_collection or path.target.id is not None:
+        raise MethodNotAllowed("POST creates entities in a collection, e.g. POST /v1.1/Things")
+    principal = await require(request, "write")
+    data = await read_json(request)
+    entity = path.target.entity
+    implied = _implied_links(path)
+    state = request.app.state
+    serializer = Serializer(service_root(request))
+
+    if entity.name == "Observation" and _is_plain_observation(data, implied):
+        if path.parent is not None:
+            async with state.db.read() as conn:
+                await reading.check_path_exists(read_context(request, conn), path)
+        ctx = writing.WriteContext(conn=None, writer=state.writer,  # type: ignore[arg-type]
+                                   tenant_id=principal.tenant_id)
+        record = await writing.observation_record(ctx, data, implied)
+        row = await state.writer.submit(record)
+        value = serializer.entity(entity, row)
+        return json_response(value, 201, {"Location": value["@iot.selfLink"]})
+
+    async with state.db.write() as conn:
+        ctx = writing.WriteContext(conn=conn, writer=state.writer, tenant_id=principal.tenant_id)
+        if path.parent is not None:
+            await reading.check_path_exists(read_context(request, conn), path)
+        ident = await writing.create(ctx, entity, data, implied)
+        rctx = read_context(request, conn)
+        _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
+    state.bus.publish(ctx.events)
+    return json_response(value, 201, {"Location": value["@iot.selfLink"]})
+
+
+def _is_plain_observation(data: Any, implied: dict[str, int]) -> bool:
+    """An Observation that only links its Datastream goes through group commit."""
+    if not isinstance(data, dict):
+        return False
+    ds = data.get("Datastream")
+    return ds is None or (isinstance(ds, dict) and ("@iot.id" in ds or "id" in ds))
+
+
+def _single_target(path: ResourcePath, method: str) -> int:
+    target = path.target
+    if path.member is not None or path.ref or target.id is None:
+        raise MethodNotAllowed(f"{method} needs one entity by id, e.g. "
+                               f"{method} /v1.1/{target.entity.set_name}(1)")
+    return target.id
+
+
+async def _update(request: Request, path: ResourcePath) -> Response:
+    ident = _single_target(path, request.method)
+    principal = await require(request, "write")
+    data = await read_json(request)
+    entity = path.target.entity
+    state = request.app.state
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    async with state.db.write() as conn:
+        rctx = read_context(request, conn)
+        await reading.check_path_exists(rctx, path)
+        await reading.read_entity(rctx, path, QueryOptions())  # 404 if not reachable this way
+        ctx = writing.WriteContext(conn=conn, writer=state.writer, tenant_id=principal.tenant_id)
+        if content_type == "application/json-patch+json":
+            if request.method != "PATCH":
+                raise BadRequest("JSON Patch documents are sent with PATCH")
+            await writing.json_patch(ctx, entity, ident, data)
+        else:
+            await writing.update_entity(ctx, entity, ident, data,
+                                        replace=request.method == "PUT")
+        _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
+    state.bus.publish(ctx.events)
+    return json_response(value)
+
+
+async def _delete(request: Request, path: ResourcePath) -> Response:
+    ident = _single_target(path, "DELETE")
+    principal = await require(request, "write")
+    state = request.app.state
+    async with state.db.write() as conn:
+        rctx = read_context(request, conn)
+        await reading.read_entity(rctx, path, QueryOptions())
+        ctx = writing.WriteContext(conn=conn, writer=state.writer, tenant_id=principal.tenant_id)
+        await writing.delete_entity(ctx, path.target.entity, ident)
+    state.bus.publish(ctx.events)
+    return Response(status_code=200)
+
+
+__all__ = ["CONFORMANCE", "ENTITY_TYPES", "resource", "root"]

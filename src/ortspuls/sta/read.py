@@ -1,0 +1,389 @@
+"""Reading: resource path + query options -> SQL -> rows -> SensorThings JSON.
+
+One statement per collection level: the addressed collection is one query (plus one for
+`$count`), and every `$expand` level is one more query for all parents at once; to-many expands
+take their per-parent `$top` with index seeks (a UNION ALL of small ordered selects), never one
+query per parent row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from ortspuls.db.schema import entity_tables, link_tables
+from ortspuls.model import ENTITY_TYPES, EntityType, Relation
+from ortspuls.query.ast import ExpandItem, OrderItem, Path, QueryOptions
+from ortspuls.sta.errors import BadRequest, NotFound
+from ortspuls.sta.paths import ResourcePath, Segment
+from ortspuls.sta.serialize import Serializer, columns_for
+
+# SQLite allows at most 500 terms in one compound SELECT.
+_UNION_CHUNK = 400
+
+
+@dataclass(slots=True)
+class ReadContext:
+    conn: AsyncConnection
+    dialect: str
+    serializer: Serializer
+    default_top: int
+    max_top: int
+    compiler: Any  # ortspuls.query.compile.QueryCompiler
+    # Visibility: a callable (entity, table) -> extra where clause or None.
+    visible: Any = None
+
+
+@dataclass(slots=True)
+class ExpandNode:
+    options: QueryOptions
+    children: dict[str, ExpandNode] = field(default_factory=dict)
+
+
+def expand_tree(entity: EntityType, items: tuple[ExpandItem, ...]) -> dict[str, ExpandNode]:
+    """Turn `$expand` items (paths like Datastreams/Thing) into a tree keyed by relation."""
+    tree: dict[str, ExpandNode] = {}
+    for item in items:
+        current_entity, level = entity, tree
+        for depth, name in enumerate(item.path):
+            rel = current_entity.relation_by_name.get(name)
+            if rel is None:
+                raise BadRequest(f"$expand: {current_entity.name} has no navigation property "
+                                 f"{name!r}")
+            last = depth == len(item.path) - 1
+            node = level.get(name)
+            if node is None:
+                node = level[name] = ExpandNode(item.options if last else QueryOptions())
+            elif last:
+                node.options = item.options
+            current_entity = ENTITY_TYPES[rel.target]
+            if last:
+                for child_name, child in expand_tree(current_entity, item.options.expand).items():
+                    node.children[child_name] = child
+            level = node.children
+    return tree
+
+
+def select_names(entity: EntityType, select: tuple[Path, ...] | None) -> tuple[str, ...] | None:
+    if select is None:
+        return None
+    names = []
+    for path in select:
+        if len(path.segments) != 1:
+            raise BadRequest("$select takes property names, not paths: "
+                             + "/".join(path.segments))
+        name = path.segments[0]
+        if name in ("id", "@iot.id"):
+            names.append("id")
+        elif name in ("@iot.selfLink", "selfLink"):
+            names.append("selfLink")
+        elif entity.member(name) is None:
+            raise BadRequest(f"$select: {entity.name} has no property {name!r}")
+        else:
+            names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------------------------
+# Path constraints
+
+
+def path_constraints(segments: tuple[Segment, ...], table: FromClause) -> list[ColumnElement]:
+    """Where-clauses on `table` (the last segment's table) that the path implies."""
+    seg = segments[-1]
+    out: list[ColumnElement] = []
+    if seg.id is not None:
+        out.append(table.c.id == seg.id)
+    if seg.via is None:
+        return out
+    rel, parent = seg.via, segments[:-1]
+    parent_seg = parent[-1]
+    parent_alias = entity_tables[parent_seg.entity.name].alias(f"p{len(parent)}")
+    if rel.fk is not None:
+        out.append(table.c.id.in_(
+            select(parent_alias.c[rel.fk]).where(*path_constraints(parent, parent_alias))
+        ))
+        return out
+    if parent_seg.id is not None:
+        parent_ids: Any = [parent_seg.id]
+    else:
+        parent_ids = select(parent_alias.c.id).where(*path_constraints(parent, parent_alias))
+    if rel.remote_fk is not None:
+        col = table.c[rel.remote_fk]
+        out.append(col == parent_seg.id if parent_seg.id is not None else col.in_(parent_ids))
+    else:
+        link = link_tables[rel.link_table].alias(f"l{len(parent)}")
+        here, there = rel.link_columns
+        out.append(table.c.id.in_(select(link.c[there]).where(link.c[here].in_(parent_ids))))
+    return out
+
+
+async def check_path_exists(ctx: ReadContext, path: ResourcePath) -> None:
+    """404 if an entity named by id in the path (other than the target) does not exist."""
+    segments = path.segments
+    for index in range(len(segments) - 2, -1, -1):
+        if segments[index].id is not None:
+            prefix = segments[: index + 1]
+            table = entity_tables[prefix[-1].entity.name]
+            stmt = select(table.c.id).where(*path_constraints(prefix, table))
+            stmt = _visible(ctx, prefix[-1].entity, table, stmt)
+            if (await ctx.conn.execute(stmt.limit(1))).first() is None:
+                seg = prefix[-1]
+                raise NotFound(f"no {seg.entity.name} with id {seg.id}"
+                               + (" here" if seg.via is not None else ""))
+            return
+
+
+def _visible(ctx: ReadContext, entity: EntityType, table: FromClause, stmt: Select) -> Select:
+    if ctx.visible is None:
+        return stmt
+    clause = ctx.visible(entity, table)
+    return stmt if clause is None else stmt.where(clause)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordering, paging
+
+
+def order_clauses(ctx: ReadContext, entity: EntityType, table: FromClause,
+                  orderby: tuple[OrderItem, ...]) -> list:
+    clauses = []
+    for item in orderby:
+        key = ctx.compiler.order_key(entity, table, item.expr)
+        clauses.append(key.desc() if item.descending else key.asc())
+    if not orderby and entity.name == "Observation":
+        clauses.append(table.c.phenomenon_time_start.asc())
+    clauses.append(table.c.id.asc())
+    return clauses
+
+
+def page_size(ctx: ReadContext, top: int | None) -> int:
+    if top is None:
+        return ctx.default_top
+    return min(top, ctx.max_top)
+
+
+def _needed_columns(entity: EntityType, names: tuple[str, ...] | None,
+                    tree: dict[str, ExpandNode]) -> list[str]:
+    cols = columns_for(entity, None if names is None else [n for n in names if n != "selfLink"])
+    for rel in entity.to_one:
+        if names is None or rel.name in tree or rel.name in (names or ()):
+            cols.add(rel.fk)
+    for name in tree:
+        rel = entity.relation_by_name[name]
+        if rel.fk:
+            cols.add(rel.fk)
+    table = entity_tables[entity.name]
+    return [c for c in table.c.keys() if c in cols]
+
+
+# ---------------------------------------------------------------------------------------------
+# Collections and entities
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    count: int | None
+    has_more: bool
+    top: int
+    skip: int
+
+
+async def read_collection(ctx: ReadContext, path: ResourcePath, options: QueryOptions,
+                          next_link_base: str, query_params: dict[str, str]) -> dict[str, Any]:
+    entity = path.target.entity
+    table = entity_tables[entity.name]
+    await check_path_exists(ctx, path)
+    where = path_constraints(path.segments, table)
+    if options.filter is not None:
+        where.append(ctx.compiler.filter(entity, table, options.filter))
+    names = select_names(entity, options.select)
+    tree = expand_tree(entity, options.expand)
+    top, skip = page_size(ctx, options.top), options.skip or 0
+
+    out: dict[str, Any] = {}
+    if options.count:
+        stmt = _visible(ctx, entity, table, select(func.count()).select_from(table).where(*where))
+        out["@iot.count"] = (await ctx.conn.execute(stmt)).scalar_one()
+
+    cols = _needed_columns(entity, names, tree)
+    stmt = select(*(table.c[c] for c in cols)).where(*where)
+    stmt = _visible(ctx, entity, table, stmt)
+    stmt = stmt.order_by(*order_clauses(ctx, entity, table, options.orderby))
+    stmt = stmt.limit(top + 1).offset(skip)
+    rows = [dict(r) for r in (await ctx.conn.execute(stmt)).mappings()]
+    has_more = len(rows) > top
+    rows = rows[:top]
+
+    if path.ref:
+        out["value"] = [{"@iot.selfLink": ctx.serializer.self_link(entity, r["id"])}
+                        for r in rows]
+    else:
+        values = [ctx.serializer.entity(entity, r, names) for r in rows]
+        await load_expands(ctx, entity, rows, values, tree)
+        out["value"] = values
+    if has_more:
+        params = dict(query_params)
+        params["$top"] = str(top)
+        params["$skip"] = str(skip + top)
+        out["@iot.nextLink"] = next_link_base + "?" + urlencode(params, quote_via=quote)
+    return _order_keys(out)
+
+
+def next_params(options: QueryOptions, top: int, skip: int) -> str:
+    """Query string for the next page of an expanded collection, carrying its options."""
+    from ortspuls.query.ast import to_text
+
+    params: dict[str, str] = {}
+    if options.filter is not None:
+        params["$filter"] = to_text(options.filter)
+    if options.orderby:
+        params["$orderby"] = ",".join(
+            to_text(o.expr) + (" desc" if o.descending else "") for o in options.orderby
+        )
+    if options.select is not None:
+        params["$select"] = ",".join("/".join(p.segments) for p in options.select)
+    params["$top"], params["$skip"] = str(top), str(skip)
+    return urlencode(params, quote_via=quote)
+
+
+def _order_keys(out: dict[str, Any]) -> dict[str, Any]:
+    """@iot.count and @iot.nextLink before value, as clients expect."""
+    ordered = {k: out[k] for k in ("@iot.count", "@iot.nextLink") if k in out}
+    ordered["value"] = out["value"]
+    return ordered
+
+
+async def read_entity(ctx: ReadContext, path: ResourcePath,
+                      options: QueryOptions) -> tuple[EntityType, dict[str, Any], dict[str, Any]]:
+    """The single entity the path addresses: (entity type, row, JSON dict)."""
+    entity = path.target.entity
+    table = entity_tables[entity.name]
+    await check_path_exists(ctx, path)
+    names = select_names(entity, options.select)
+    tree = expand_tree(entity, options.expand)
+    stmt = select(table).where(*path_constraints(path.segments, table))
+    stmt = _visible(ctx, entity, table, stmt)
+    row = (await ctx.conn.execute(stmt.limit(1))).mappings().first()
+    if row is None:
+        seg = path.target
+        if seg.id is not None:
+            raise NotFound(f"no {entity.name} with id {seg.id}")
+        raise NotFound(f"{path.segments[-2].entity.name} has no {seg.via.name}")
+    row = dict(row)
+    value = ctx.serializer.entity(entity, row, names)
+    await load_expands(ctx, entity, [row], [value], tree)
+    return entity, row, value
+
+
+# ---------------------------------------------------------------------------------------------
+# $expand
+
+
+async def load_expands(ctx: ReadContext, entity: EntityType, rows: list[dict[str, Any]],
+                       values: list[dict[str, Any]], tree: dict[str, ExpandNode]) -> None:
+    if not rows or not tree:
+        return
+    for name, node in tree.items():
+        rel = entity.relation_by_name[name]
+        if rel.many:
+            await _expand_many(ctx, entity, rel, rows, values, node)
+        else:
+            await _expand_one(ctx, rel, rows, values, node)
+
+
+async def _expand_one(ctx: ReadContext, rel: Relation, rows, values, node: ExpandNode) -> None:
+    target = ENTITY_TYPES[rel.target]
+    table = entity_tables[target.name]
+    ids = sorted({r[rel.fk] for r in rows if r.get(rel.fk) is not None})
+    names = select_names(target, node.options.select)
+    by_id: dict[int, dict[str, Any]] = {}
+    if ids:
+        where = [table.c.id.in_(ids)]
+        if node.options.filter is not None:
+            where.append(ctx.compiler.filter(target, table, node.options.filter))
+        cols = _needed_columns(target, names, node.children)
+        stmt = _visible(ctx, target, table, select(*(table.c[c] for c in cols)).where(*where))
+        by_id = {r["id"]: dict(r) for r in (await ctx.conn.execute(stmt)).mappings()}
+    child_rows, child_values = [], []
+    for row, value in zip(rows, values, strict=True):
+        child = by_id.get(row.get(rel.fk))
+        if child is None:
+            continue
+        child_value = ctx.serializer.entity(target, child, names)
+        value[rel.name] = child_value
+        child_rows.append(child)
+        child_values.append(child_value)
+    await load_expands(ctx, target, child_rows, child_values, node.children)
+
+
+def _parent_key(rel: Relation, table: FromClause) -> tuple[FromClause, ColumnElement]:
+    """The FROM clause and the column that says which parent a child row belongs to."""
+    if rel.remote_fk is not None:
+        return table, table.c[rel.remote_fk]
+    link = link_tables[rel.link_table]
+    here, there = rel.link_columns
+    return table.join(link, link.c[there] == table.c.id), link.c[here]
+
+
+async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows, values,
+                       node: ExpandNode) -> None:
+    target = ENTITY_TYPES[rel.target]
+    table = entity_tables[target.name]
+    options = node.options
+    names = select_names(target, options.select)
+    top, skip = page_size(ctx, options.top), options.skip or 0
+    source, parent_col = _parent_key(rel, table)
+    extra = []
+    if options.filter is not None:
+        extra.append(ctx.compiler.filter(target, table, options.filter))
+    if ctx.visible is not None:
+        clause = ctx.visible(target, table)
+        if clause is not None:
+            extra.append(clause)
+    cols = [table.c[c] for c in _needed_columns(target, names, node.children)]
+    order = order_clauses(ctx, target, table, options.orderby)
+    parent_ids = [r["id"] for r in rows]
+
+    children: dict[int, list[dict[str, Any]]] = {pid: [] for pid in parent_ids}
+    for start in range(0, len(parent_ids), _UNION_CHUNK):
+        chunk = parent_ids[start: start + _UNION_CHUNK]
+        parts = [
+            select(*cols, literal(pid).label("_parent")).select_from(source)
+            .where(parent_col == pid, *extra).order_by(*order).limit(top + 1).offset(skip)
+            for pid in chunk
+        ]
+        if len(parts) == 1:
+            stmt = parts[0]
+        else:
+            stmt = union_all(*(select(p.subquery().c) for p in parts))
+        for r in (await ctx.conn.execute(stmt)).mappings():
+            children[r["_parent"]].append(dict(r))
+
+    counts: dict[int, int] = {}
+    if options.count:
+        stmt = (select(parent_col, func.count()).select_from(source)
+                .where(parent_col.in_(parent_ids), *extra).group_by(parent_col))
+        counts = {pid: n for pid, n in (await ctx.conn.execute(stmt)).all()}
+
+    child_rows, child_values = [], []
+    for row, value in zip(rows, values, strict=True):
+        items = children[row["id"]]
+        if options.count:
+            value[f"{rel.name}@iot.count"] = counts.get(row["id"], 0)
+        serialized = [ctx.serializer.entity(target, c, names) for c in items[:top]]
+        value[rel.name] = serialized
+        if len(items) > top:
+            link = ctx.serializer.self_link(parent, row["id"])
+            value[f"{rel.name}@iot.nextLink"] = (
+                f"{link}/{rel.name}?{next_params(options, top, skip + top)}"
+            )
+        child_rows.extend(items[:top])
+        child_values.extend(serialized)
+    await load_expands(ctx, target, child_rows, child_values, node.children)

@@ -1,0 +1,1 @@
+"""Tenants, API keys and (later) accounts, roles and visibility."""
