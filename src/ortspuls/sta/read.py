@@ -8,7 +8,7 @@ query per parent row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,6 +19,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.model import ENTITY_TYPES, EntityType, Relation
 from ortspuls.query.ast import ExpandItem, OrderItem, Path, QueryOptions
+from ortspuls.query.printer import options_to_params
 from ortspuls.sta.errors import BadRequest, NotFound
 from ortspuls.sta.paths import ResourcePath, Segment
 from ortspuls.sta.serialize import Serializer, columns_for
@@ -153,9 +154,14 @@ def _visible(ctx: ReadContext, entity: EntityType, table: FromClause, stmt: Sele
 def order_clauses(ctx: ReadContext, entity: EntityType, table: FromClause,
                   orderby: tuple[OrderItem, ...]) -> list:
     clauses = []
+    pg = ctx.dialect == "postgresql"
     for item in orderby:
-        key = ctx.compiler.order_key(entity, table, item.expr)
-        clauses.append(key.desc() if item.descending else key.asc())
+        for key in ctx.compiler.order_key(entity, table, item.expr):
+            clause = key.desc() if item.descending else key.asc()
+            if pg:
+                # Nulls sort as the smallest values on both databases (SQLite's rule).
+                clause = clause.nulls_last() if item.descending else clause.nulls_first()
+            clauses.append(clause)
     if not orderby and entity.name == "Observation":
         clauses.append(table.c.phenomenon_time_start.asc())
     clauses.append(table.c.id.asc())
@@ -238,18 +244,7 @@ async def read_collection(ctx: ReadContext, path: ResourcePath, options: QueryOp
 
 def next_params(options: QueryOptions, top: int, skip: int) -> str:
     """Query string for the next page of an expanded collection, carrying its options."""
-    from ortspuls.query.ast import to_text
-
-    params: dict[str, str] = {}
-    if options.filter is not None:
-        params["$filter"] = to_text(options.filter)
-    if options.orderby:
-        params["$orderby"] = ",".join(
-            to_text(o.expr) + (" desc" if o.descending else "") for o in options.orderby
-        )
-    if options.select is not None:
-        params["$select"] = ",".join("/".join(p.segments) for p in options.select)
-    params["$top"], params["$skip"] = str(top), str(skip)
+    params = options_to_params(replace(options, top=top, skip=skip))
     return urlencode(params, quote_via=quote)
 
 
