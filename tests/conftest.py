@@ -6,7 +6,10 @@ data folder and creates API keys with the real CLI. Tests talk to it over HTTP w
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,8 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+
+# The databases every HTTP test runs against. ORTSPULS_TEST_DATABASES=sqlite narrows a local run;
+# CI runs both.
+TEST_DATABASES = os.environ.get("ORTSPULS_TEST_DATABASES", "sqlite,postgresql").split(",")
+PG_ADMIN_URL = os.environ.get("ORTSPULS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def free_port() -> int:
@@ -39,6 +48,10 @@ class Server:
     process: subprocess.Popen
     keys: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    database: str = "sqlite"
+    # The embedded MQTT broker's ports (each test server gets free ones; 1883 is Mosquitto's).
+    mqtt_port: int = 0
+    mqtt_ws_port: int = 0
 
     @property
     def sta(self) -> str:
@@ -57,9 +70,19 @@ def start_server(data_dir: Path, database_args: list[str], extra_env: dict[str, 
     port = free_port()
     log_path = data_dir / "server.log"
     env = {**os.environ, **(extra_env or {})}
+    # Free ports for the embedded MQTT broker unless the caller chose (env or options).
+    mqtt_args: list[str] = []
+    mqtt_port = mqtt_ws_port = 0
+    if "--mqtt-url" not in extra_args:
+        if "ORTSPULS_MQTT_PORT" not in env and "--mqtt-port" not in extra_args:
+            mqtt_port = free_port()
+            mqtt_args += ["--mqtt-port", str(mqtt_port)]
+        if "ORTSPULS_MQTT_WS_PORT" not in env and "--mqtt-ws-port" not in extra_args:
+            mqtt_ws_port = free_port()
+            mqtt_args += ["--mqtt-ws-port", str(mqtt_ws_port)]
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(port), *mqtt_args,
              *database_args, *extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
@@ -77,7 +100,8 @@ def start_server(data_dir: Path, database_args: list[str], extra_env: dict[str, 
             process.kill()
             raise RuntimeError(f"server did not start: {log_path.read_text()}")
         time.sleep(0.1)
-    return Server(url, data_dir, database_args, process, log_path=log_path)
+    return Server(url, data_dir, database_args, process, log_path=log_path,
+                  mqtt_port=mqtt_port, mqtt_ws_port=mqtt_ws_port)
 
 
 def stop_server(server: Server) -> None:
@@ -93,16 +117,55 @@ def create_key(database_args: list[str], name: str, scope: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("ortspuls-data")
-    database_args = ["--data-dir", str(data_dir)]
-    keys = {scope: create_key(database_args, f"test-{scope}", scope)
-            for scope in ("read", "write", "admin")}
-    srv = start_server(data_dir, database_args)
-    srv.keys = keys
-    yield srv
-    stop_server(srv)
+def _pg_admin(sql: str, database: str = "postgres") -> None:
+    async def run() -> None:
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def create_pg_database(name: str) -> str:
+    """A fresh PostgreSQL database with PostGIS; returns its URL."""
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    _pg_admin("CREATE EXTENSION IF NOT EXISTS postgis", name)
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(name: str) -> None:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def database_args_for(kind: str, data_dir: Path) -> Iterator[list[str]]:
+    """CLI options for a fresh database of `kind` ("sqlite" or "postgresql"), removed after."""
+    if kind == "sqlite":
+        yield ["--data-dir", str(data_dir)]
+        return
+    name = f"ortspuls_test_{secrets.token_hex(6)}"
+    url = create_pg_database(name)
+    try:
+        yield ["--data-dir", str(data_dir), "--database-url", url]
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="session", params=TEST_DATABASES)
+def server(request, tmp_path_factory) -> Iterator[Server]:
+    """One server per database kind; every test using it runs once on each."""
+    data_dir = tmp_path_factory.mktemp(f"ortspuls-data-{request.param}")
+    with database_args_for(request.param, data_dir) as database_args:
+        keys = {scope: create_key(database_args, f"test-{scope}", scope)
+                for scope in ("read", "write", "admin")}
+        srv = start_server(data_dir, database_args)
+        srv.keys = keys
+        srv.database = request.param
+        yield srv
+        stop_server(srv)
 
 
 @pytest.fixture

@@ -10,17 +10,29 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from ortspuls import __version__
+from ortspuls import __version__, mqtt, web
+from ortspuls.admin import routes as admin_routes
+from ortspuls.dashboard import api as dashboard_api
 from ortspuls.db.engine import Database
 from ortspuls.db.migrate import check
+from ortspuls.ingest import http as ingest_http
+from ortspuls.ingest.service import IngestService
 from ortspuls.query.compile import QueryCompiler
 from ortspuls.settings import Settings, load_settings
+from ortspuls.sta import batch as sta_batch
+from ortspuls.sta import dataarray as sta_dataarray
 from ortspuls.sta import http as sta_http
 from ortspuls.sta.errors import error_response
+from ortspuls.tenancy import http as tenancy_http
 from ortspuls.tenancy.apikeys import KeyVerifier
+from ortspuls.tenancy.oidc import OidcClient
+from ortspuls.tenancy.sessions import SessionStore
+from ortspuls.tenancy.tenants import TenantDirectory
 from ortspuls.timeseries.events import EventBus
+from ortspuls.timeseries.latest import LatestValues
+from ortspuls.timeseries.rollups import RollupKeeper, ensure_rollups
 from ortspuls.timeseries.writer import ObservationWriter
 
 log = logging.getLogger(__name__)
@@ -40,6 +52,12 @@ register_url_convertor("sta_version", StaVersionConvertor())
 
 STA_VERSIONS = ("v1.1", "v1.0")
 STA_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+# SensorThings 1.1 classes beyond the core (the two MQTT classes are added when MQTT runs).
+EXTENSION_CONFORMANCE = [
+    sta_http.CONFORMANCE_BASE + "batch-request/batch-request",
+    sta_http.CONFORMANCE_BASE + "data-array/data-array",
+    sta_http.CONFORMANCE_BASE + "multi-datastream",
+]
 
 
 async def index(request: Request) -> Response:
@@ -77,27 +95,65 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.db = db
         state.bus = EventBus()
         state.keys = KeyVerifier(db)
+        # Tenants (/t/<slug>/ views, default visibility) and login sessions (admin UI).
+        state.tenants = TenantDirectory(db)
+        state.sessions = SessionStore(db, settings)
+        state.oidc = OidcClient()
         state.compiler = QueryCompiler(db.dialect)
         state.writer = ObservationWriter(db, state.bus, settings.writer_max_delay_ms,
                                          settings.writer_max_batch)
+        # Rollups change inside the writer's transactions; the latest values follow the bus.
+        state.rollups = RollupKeeper(settings.timezone)
+        state.rollups.install(state.writer)
+        await ensure_rollups(db, settings.timezone)
+        state.latest = LatestValues(db, state.bus, settings.latest_refresh_seconds)
+        await state.latest.start()
+        await dashboard_api.start(app)
         state.writer.start()
+        state.ingest = IngestService(settings, db, state.writer, state.bus)
+        await state.ingest.start()
+        state.mqtt = None
+        if mqtt.enabled(settings):
+            state.mqtt = mqtt.MqttService(settings, state)
+            await state.mqtt.start()
+            for uri in (mqtt.CONFORMANCE_CREATE, mqtt.CONFORMANCE_RECEIVE):
+                if uri not in state.conformance:
+                    state.conformance.append(uri)
+                state.server_settings_extra[uri] = state.mqtt.endpoints
         try:
             yield
         finally:
+            if state.mqtt is not None:
+                await state.mqtt.stop()
+            await state.ingest.stop()
+            await dashboard_api.stop(app)
+            await state.latest.stop()
             await state.writer.stop()
             await db.close()
 
     routes = [
-        Route("/", index),
+        Route("/api", index),
         Route("/healthz", health),
+        *dashboard_api.routes(),
+        # The public dashboard pages (overview at "/"), their CSV download and static files.
+        *web.routes(),
+        Mount("/ingest", routes=ingest_http.routes),
+        # The admin UI (accounts, keys, visibility, sharing, audit log) and one tenant's view
+        # of the SensorThings API at /t/<slug>/v1.1.
+        *admin_routes(),
+        *tenancy_http.tenant_routes(),
         Route("/{version:sta_version}", sta_http.root),
         Route("/{version:sta_version}/", sta_http.root),
+        # Before the catch-all: their GET (or other methods) is a 405, not "no entity set".
+        Route("/{version:sta_version}/$batch", sta_batch.endpoint, methods=STA_METHODS),
+        Route("/{version:sta_version}/CreateObservations", sta_dataarray.create_observations,
+              methods=STA_METHODS),
         Route("/{version:sta_version}/{path:path}", sta_http.resource, methods=STA_METHODS),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.settings = settings
-    app.state.conformance = list(sta_http.CONFORMANCE)
+    app.state.conformance = [*sta_http.CONFORMANCE, *EXTENSION_CONFORMANCE]
     app.state.server_settings_extra = {}
     return app
 

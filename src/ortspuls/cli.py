@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from ortspuls import __version__
 from ortspuls.settings import Settings, SettingsError, load_settings
@@ -39,9 +40,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--read-database-url", help="read-only replica for queries")
     serve.add_argument("--public-base-url", help="URL clients use, e.g. https://daten.example.de")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--mqtt-port", type=int,
+                       help="port of the embedded MQTT broker (default 1883; 0: no MQTT)")
+    serve.add_argument("--mqtt-ws-port", type=int,
+                       help="MQTT-over-WebSocket port of the embedded broker "
+                            "(default 9876; 0: off)")
+    serve.add_argument("--mqtt-url", help="use an external MQTT broker instead, e.g. "
+                                          "mqtt://localhost:1883 (Mosquitto, EMQX)")
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _database_options(migrate)
+
+    partitions = sub.add_parser(
+        "partitions", help="PostgreSQL: list, create or detach the monthly observation partitions")
+    _database_options(partitions)
+    partitions.add_argument("--ensure", type=int, metavar="MONTHS",
+                            help="create partitions from this month to MONTHS months ahead")
+    partitions.add_argument("--detach-before", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                            help="retention: detach every month that ends on or before DATE")
+    partitions.add_argument("--drop", action="store_true",
+                            help="with --detach-before: drop the months instead of keeping them "
+                                 "as separate tables")
 
     apikey = sub.add_parser("apikey", help="manage API keys")
     key_sub = apikey.add_subparsers(dest="action", required=True)
@@ -54,12 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke", help="revoke a key by name")
     _database_options(revoke)
     revoke.add_argument("name")
+    for action in (create, listing, revoke):
+        action.add_argument("--tenant", help="the municipality the key belongs to (slug); "
+                                             "default: the first one")
+
+    from ortspuls.tenancy import cli as tenancy_cli
+
+    tenancy_cli.add_commands(sub, _database_options)
+
+    from ortspuls.ingest import cli as ingest_cli
+
+    ingest_cli.add_commands(sub, _database_options)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     keys = ("data_dir", "database_url", "host", "port", "workers", "read_database_url",
-            "public_base_url", "log_level")
+            "public_base_url", "log_level", "mqtt_port", "mqtt_ws_port", "mqtt_url")
     overrides = {k: getattr(args, k, None) for k in keys}
     return load_settings(overrides, config_file=getattr(args, "config", None))
 
@@ -80,28 +110,62 @@ async def _open(settings: Settings, migrate: bool = True):
     return db
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, option: str = "--port") -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
+            env = "ORTSPULS_" + option.lstrip("-").replace("-", "_").upper()
             if exc.errno == errno.EADDRINUSE:
                 raise CliError(f"port {port} on {host} is already in use by another program; "
-                               "choose another with --port (or ORTSPULS_PORT)") from None
+                               f"choose another with {option} (or {env})") from None
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _check_mqtt(settings: Settings) -> None:
+    """The MQTT side can start: free ports for the embedded broker, or a reachable broker."""
+    if settings.mqtt_url:
+        from ortspuls.mqtt.external import broker_address
+
+        host, port = broker_address(settings.mqtt_url)
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as exc:
+            raise CliError(f"cannot reach the MQTT broker at {host}:{port} (--mqtt-url): "
+                           f"{exc.strerror or exc}") from None
+        return
+    if settings.mqtt_port == 0:
+        return
+    if settings.workers > 1:
+        raise CliError("the embedded MQTT broker runs in one process: with --workers > 1 use an "
+                       "external broker (--mqtt-url mqtt://host:1883) or --mqtt-port 0")
+    _check_port(settings.host, settings.mqtt_port, "--mqtt-port")
+    if settings.mqtt_ws_port:
+        _check_port(settings.host, settings.mqtt_ws_port, "--mqtt-ws-port")
 
 
 def cmd_serve(settings: Settings) -> None:
     import uvicorn
 
     _check_port(settings.host, settings.port)
+    _check_mqtt(settings)
 
     cmd_migrate(settings, quiet_if_current=True)
+    from ortspuls.web.assets import ensure_assets
+
+    # The dashboard's browser bundle (npm, never committed) is built once, before listening.
+    ensure_assets(lambda message: print(message, flush=True))
     # Worker processes read their settings from the environment.
     os.environ.update(settings.to_env())
     print(f"Ortspuls {__version__}: SensorThings API at "
           f"http://{settings.host}:{settings.port}/v1.1", flush=True)
+    if settings.mqtt_url:
+        print(f"SensorThings MQTT through the broker at {settings.mqtt_url}", flush=True)
+    elif settings.mqtt_port:
+        ws = (f", WebSocket ws://{settings.host}:{settings.mqtt_ws_port}"
+              if settings.mqtt_ws_port else "")
+        print(f"SensorThings MQTT at mqtt://{settings.host}:{settings.mqtt_port}{ws}", flush=True)
     uvicorn.run(
         "ortspuls.app:app_from_env",
         factory=True,
@@ -135,22 +199,46 @@ def cmd_migrate(settings: Settings, quiet_if_current: bool = False) -> None:
         print(f"database schema upgraded from {before or 'nothing'} to {after}")
 
 
+def cmd_partitions(settings: Settings, args: argparse.Namespace) -> None:
+    from ortspuls.db import partitions
+
+    async def run() -> list[str]:
+        db = await _open(settings)
+        try:
+            return await partitions.command(db, args.ensure, args.detach_before, args.drop)
+        except partitions.PartitionError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await db.close()
+
+    print("\n".join(asyncio.run(run())))
+
+
 def cmd_apikey(settings: Settings, args: argparse.Namespace) -> None:
     from ortspuls.tenancy import apikeys
 
     async def run() -> None:
         db = await _open(settings)
         try:
+            tenant_id = apikeys.DEFAULT_TENANT_ID
+            if args.tenant:
+                from ortspuls.tenancy.tenants import load_tenants
+
+                async with db.read() as conn:
+                    found = {t.slug: t.id for t in await load_tenants(conn)}.get(args.tenant)
+                if found is None:
+                    raise CliError(f"no tenant {args.tenant!r}; see `ortspuls tenant list`")
+                tenant_id = found
             if args.action == "create":
                 try:
-                    key = await apikeys.create_key(db, args.name, args.scope)
+                    key = await apikeys.create_key(db, args.name, args.scope, tenant_id)
                 except apikeys.ApiKeyError as exc:
                     raise CliError(str(exc)) from None
                 print(f"API key {args.name!r} with scope {args.scope!r} created. It is shown "
                       "only now; store it safely:")
                 print(key)
             elif args.action == "list":
-                rows = await apikeys.list_keys(db)
+                rows = await apikeys.list_keys(db, tenant_id if args.tenant else None)
                 if not rows:
                     print("no API keys")
                 for row in rows:
@@ -158,7 +246,7 @@ def cmd_apikey(settings: Settings, args: argparse.Namespace) -> None:
                     print(f"{row['name']}\t{row['scope']}\t{row['prefix']}…\t{state}\t"
                           f"created {row['created_at']:%Y-%m-%d %H:%M}")
             elif args.action == "revoke":
-                if not await apikeys.revoke_key(db, args.name):
+                if not await apikeys.revoke_key(db, args.name, tenant_id):
                     raise CliError(f"no active API key named {args.name!r}")
                 print(f"API key {args.name!r} revoked")
         finally:
@@ -177,8 +265,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_serve(settings)
         elif args.command == "migrate":
             cmd_migrate(settings)
+        elif args.command == "partitions":
+            cmd_partitions(settings, args)
         elif args.command == "apikey":
             cmd_apikey(settings, args)
+        elif args.command in ("tenant", "user"):
+            from ortspuls.tenancy import cli as tenancy_cli
+
+            tenancy_cli.run(args, settings, _open)
+        elif args.command in ("integration", "devices", "codecs", "mapping", "poller"):
+            from ortspuls.ingest import cli as ingest_cli
+
+            ingest_cli.run(args, settings, _open)
     except (CliError, SettingsError) as exc:
         print(f"ortspuls: {exc}", file=sys.stderr)
         return 2

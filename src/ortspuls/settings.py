@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "ORTSPULS_"
 
@@ -44,8 +45,50 @@ class Settings:
     # Observation writer: how long a batch may wait for more observations, and its size.
     writer_max_delay_ms: float = 2.0
     writer_max_batch: int = 5_000
+    # Ingest (LoRaWAN webhooks, MQTT mode, pollers): the header that may carry an ingest token,
+    # per-call limits of payload codecs, retention of the raw uplink log and of replay keys,
+    # and whether this process may run MQTT subscribers and pollers.
+    ingest_token_header: str = "X-Ortspuls-Token"
+    codec_time_limit_ms: float = 100.0
+    codec_memory_limit_mb: float = 16.0
+    raw_log_retention_days: float = 7.0
+    raw_log_max_rows: int = 1_000_000
+    uplink_key_retention_days: float = 30.0
+    ingest_background: bool = True
     log_level: str = "info"
     access_log: bool = False
+    # SensorThings MQTT: the embedded broker's TCP port (0: no embedded broker) and its
+    # MQTT-over-WebSocket port (0: none); or an external broker (mqtt://host:port, with
+    # optional user:password@) that several API processes share instead.
+    mqtt_port: int = 1883
+    mqtt_ws_port: int = 9876
+    mqtt_url: str = ""
+    # The MQTT addresses clients use, listed in the service root (comma-separated); empty:
+    # derived from the request's host and the ports above (or mqtt_url).
+    mqtt_public_endpoints: str = ""
+    # The town's time zone (IANA name): local days and months of the dashboard and its rollups.
+    timezone: str = "Europe/Berlin"
+    # Each worker's latest-value cache re-reads every Datastream's newest observation this often
+    # (seconds), to pick up writes of other worker processes; 0 turns the refresh off.
+    latest_refresh_seconds: float = 5.0
+    # Dashboard pages: the town's name in titles; the map's tile URL template ({z}/{x}/{y}),
+    # empty for a plain background that asks no third party; its attribution text; a GeoJSON
+    # file with the town's outline drawn on the map; the feedback address (e-mail or URL) of
+    # the accessibility statement.
+    town_name: str = ""
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
+    town_outline: str = ""
+    accessibility_contact: str = ""
+    # Accounts (admin UI, /admin): a session ends session_hours after login or after
+    # session_idle_minutes without a request; after login_max_failures wrong passwords for one
+    # e-mail address (or login_max_failures_per_ip from one client address) within
+    # login_window_minutes, further logins are refused until the window has passed.
+    session_hours: float = 12.0
+    session_idle_minutes: float = 60.0
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_window_minutes: float = 15.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -132,4 +175,14 @@ def load_settings(
         raise SettingsError("default_top must be between 1 and max_top")
     if settings.workers < 1:
         raise SettingsError("workers must be at least 1")
+    for name in ("mqtt_port", "mqtt_ws_port"):
+        if not 0 <= getattr(settings, name) <= 65535:
+            raise SettingsError(f"{name} must be a port number (0 turns it off)")
+    if settings.mqtt_url and not settings.mqtt_url.startswith(("mqtt://", "tcp://")):
+        raise SettingsError(f"mqtt_url {settings.mqtt_url!r} must look like mqtt://host:1883")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise SettingsError(f"timezone {settings.timezone!r} is not a known IANA time zone "
+                            "(example: Europe/Berlin)") from None
     return dataclasses.replace(settings)

@@ -37,6 +37,14 @@ def _json_dumps(value) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value):
+    # SQLite gives a JSON column NUMERIC affinity: a bare JSON number is stored, and returned,
+    # as an SQLite number rather than as text.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def async_url(url: str) -> str:
     """Map a user-facing URL (sqlite:///…, postgresql://…) to the async driver we use."""
     try:
@@ -90,7 +98,7 @@ class Database:
 
     def _create_engine(self, url: str) -> AsyncEngine:
         full = async_url(url)
-        kwargs: dict = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        kwargs: dict = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
         if full.startswith("sqlite"):
             path = make_url(full).database
             if path and path != ":memory:":
@@ -104,8 +112,11 @@ class Database:
         return engine
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as conn, conn.begin():
+    async def read(self, primary: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read transaction on the replica (if configured); `primary=True` for reads that
+        must see the caller's own recent writes (checks before a write)."""
+        engine = self.engine if primary else self.read_engine
+        async with engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.asynccontextmanager

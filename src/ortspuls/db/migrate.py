@@ -65,6 +65,11 @@ async def upgrade(db: Database, revision: str = "heads") -> tuple[str | None, st
             finally:
                 await conn.exec_driver_sql("SELECT pg_advisory_unlock(74201)")
                 await conn.commit()
+    if not db.is_sqlite:
+        # This month's and the next months' observation partitions (at every migrate and serve).
+        from ortspuls.db.partitions import ensure_ahead
+
+        await ensure_ahead(db)
     return before, await current_revision(db)
 
 

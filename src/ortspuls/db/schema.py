@@ -107,6 +107,9 @@ def _entity_table(entity: EntityType) -> Table:
         columns.append(Column("generated_from_location_id", Id, nullable=True, index=True))
     if entity.name in ("Thing", "Datastream", "MultiDatastream"):
         columns.append(Column("is_public", Boolean, nullable=False, server_default="1"))
+    if entity.name == "Observation":
+        # The partition key on PostgreSQL (see db/partitions.py); the writer always sets it.
+        next(c for c in columns if c.name == "phenomenon_time_start").nullable = False
     return Table(entity.table, metadata, *columns)
 
 

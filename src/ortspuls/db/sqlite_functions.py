@@ -58,13 +58,26 @@ def _distance(a, b):
 
 def _length(a):
     ga = _geom(a)
-    return None if ga is None else float(ga.length)
+    if ga is None:
+        return None
+    # As PostGIS ST_Length: the length of the linear parts; points and areas have none.
+    parts = getattr(ga, "geoms", [ga])
+    return float(sum(p.length for p in parts if p.geom_type in ("LineString", "LinearRing",
+                                                                  "MultiLineString")))
 
 
 def _from_wkt(text):
     if text is None:
         return None
     return shapely.to_wkb(shapely.from_wkt(text))
+
+
+def _lower(text):
+    return text.lower() if isinstance(text, str) else text
+
+
+def _upper(text):
+    return text.upper() if isinstance(text, str) else text
 
 
 def register(dbapi_connection) -> None:
@@ -76,3 +89,7 @@ def register(dbapi_connection) -> None:
     create("st_distance", 2, _distance, deterministic=True)
     create("st_length", 1, _length, deterministic=True)
     create("st_geomfromtext", 1, _from_wkt, deterministic=True)
+    # SQLite's lower()/upper() only change ASCII letters; tolower()/toupper() in $filter use
+    # these so "Mühlbach" and "MÜHLBACH" match as they do on PostgreSQL.
+    create("unicode_lower", 1, _lower, deterministic=True)
+    create("unicode_upper", 1, _upper, deterministic=True)

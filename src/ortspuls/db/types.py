@@ -68,7 +68,8 @@ class _PostgisGeometry(UserDefinedType):
         return func.ST_GeomFromWKB(bindvalue, 4326)
 
     def column_expression(self, col):
-        return func.ST_AsBinary(col)
+        # Typed as the column's own type, so results still go through Geometry's processor.
+        return func.ST_AsBinary(col, type_=col.type)
 
 
 class Geometry(TypeDecorator):

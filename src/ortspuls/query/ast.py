@@ -15,7 +15,7 @@ LiteralKind: TypeAlias = _L[
     "string", "int", "float", "bool", "null", "datetime", "date", "time", "duration", "geography"
 ]
 LiteralValue: TypeAlias = (
-    str | int | float | bool | None | dt.datetime | dt.date | dt.time | dt.timedelta
+    str | int | float | bool | dt.datetime | dt.date | dt.time | dt.timedelta | None
 )
 UnaryOp: TypeAlias = _L["not", "neg"]
 BinaryOp: TypeAlias = _L[
@@ -146,6 +146,8 @@ class QueryOptions:
     count: bool | None = None
     expand: tuple[ExpandItem, ...] = ()
     result_format: str | None = None
+    #: Opaque position after which the next page starts (keyset paging; top level only).
+    skiptoken: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.sql import ColumnElement, FromClause
 
@@ -67,6 +68,8 @@ class Typed:
     json: tuple[Any, tuple[str, ...]] | None = None
     # Result columns of an Observation table (for result comparisons).
     table: Any = None
+    # The Python value of a literal (dates are promoted to times where compared with times).
+    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,53 +147,53 @@ class QueryCompiler:
             raise BadRequest(f"$filter: {call.name}() is not a condition; compare its value")
         return value.sql
 
-    # -- navigation through to-many relations ---------------------------------------------------
+    # -- navigation -----------------------------------------------------------------------------
 
     def _navigate(self, scope: Scope, expr: Expr, build):
-        """Wrap `expr` in EXISTS when a path in it crosses a to-many relation."""
-        prefix = self._to_many_prefix(scope.entity, expr)
-        if prefix is None:
-            return build(scope, expr)
-        inner_scope, correlation = self._descend(scope, prefix)
-        rewritten = _strip_prefix(expr, prefix)
-        condition = build(inner_scope, rewritten)
-        visible = self._visible_clause(inner_scope)
-        return exists(select(literal(1)).select_from(inner_scope.table)
-                      .where(*correlation, *visible, condition))
+        """Compile a condition whose paths all start with the same relation as a semi-join.
 
-    def _to_many_prefix(self, entity: EntityType, expr: Expr) -> tuple[str, ...] | None:
-        for path in _paths(expr):
-            current = entity
-            for index, name in enumerate(path.segments):
-                rel = current.relation_by_name.get(name)
-                if rel is None:
-                    break
-                if rel.many:
-                    return path.segments[: index + 1]
-                current = ENTITY_TYPES[rel.target]
-        return None
+        Through a to-many relation: EXISTS (any related entity matches). Through a to-one
+        relation: `fk IN (SELECT id FROM target WHERE …)`, which both databases run as one
+        lookup of the (usually few) matching targets instead of a subquery per row. A to-one
+        condition that may be true for a missing target (`ne`, `eq null`) keeps the per-row
+        scalar subqueries of `_to_one`, so it sees the null.
+        """
+        rel = self._shared_relation(scope.entity, expr)
+        if rel is None:
+            return build(scope, expr)
+        rest = _strip_prefix(expr, (rel.name,))
+        target = ENTITY_TYPES[rel.target]
+        if not (rel.many or _crosses_many(target, rest) or _null_rejecting(expr)):
+            return build(scope, expr)
+        inner = Scope(target, self._alias(target))
+        # The rest of the path may cross further relations (Datastreams/Observations/result).
+        condition = self._navigate(inner, rest, build)
+        visible = self._visible_clause(inner)
+        if rel.many:
+            return exists(select(literal(1)).select_from(inner.table)
+                          .where(self._join_condition(rel, scope, inner), *visible, condition))
+        return scope.table.c[rel.fk].in_(select(inner.table.c.id).where(*visible, condition))
+
+    def _shared_relation(self, entity: EntityType, expr: Expr) -> Relation | None:
+        """The relation every path in `expr` starts with, if there is one."""
+        paths = list(_paths(expr))
+        firsts = {p.segments[0] for p in paths}
+        if len(firsts) != 1:
+            return None
+        (name,) = firsts
+        rel = entity.relation_by_name.get(name)
+        if rel is None:
+            return None
+        if any(len(p.segments) == 1 for p in paths):
+            if rel.many:
+                raise BadRequest(f"$filter: {name} is a collection; name one of its "
+                                 f"properties, e.g. {name}/id")
+            return None  # `_path` explains that an entity needs a property
+        return rel
 
     def _alias(self, entity: EntityType) -> FromClause:
         self._alias_counter += 1
         return entity_tables[entity.name].alias(f"q{self._alias_counter}")
-
-    def _descend(self, scope: Scope, prefix: tuple[str, ...]) -> tuple[Scope, list]:
-        """Scope of the last entity of `prefix`, with its correlation to `scope`'s rows."""
-        current, conditions = scope, []
-        chain: list[tuple[Relation, Scope, Scope]] = []
-        for name in prefix:
-            rel = current.entity.relation_by_name[name]
-            target = ENTITY_TYPES[rel.target]
-            nxt = Scope(target, self._alias(target))
-            chain.append((rel, current, nxt))
-            current = nxt
-        for rel, parent, child in chain:
-            conditions.append(self._join_condition(rel, parent, child))
-        # Intermediate aliases must appear in FROM: express them as nested EXISTS-free joins.
-        if len(chain) > 1:
-            froms = [c.table for _, _, c in chain[:-1]]
-            conditions = [exists(select(literal(1)).select_from(*froms).where(*conditions))]
-        return current, conditions
 
     def _join_condition(self, rel: Relation, parent: Scope, child: Scope):
         if rel.fk is not None:
@@ -199,8 +202,10 @@ class QueryCompiler:
             return child.table.c[rel.remote_fk] == parent.table.c.id
         link = link_tables[rel.link_table]
         here, there = rel.link_columns
+        # correlate_except: the parent's table comes from the enclosing query, never from here.
         return child.table.c.id.in_(
-            select(link.c[there]).where(link.c[here] == parent.table.c.id).scalar_subquery()
+            select(link.c[there]).where(link.c[here] == parent.table.c.id)
+            .correlate_except(link).scalar_subquery()
         )
 
     def _visible_clause(self, scope: Scope) -> list:
@@ -230,10 +235,25 @@ class QueryCompiler:
             if op == "ne":
                 return column.is_not(None)
             return false()
+        right = self._dates_as_times(right, left)
+        left = self._dates_as_times(left, right)
         if left.kind == INTERVAL or right.kind == INTERVAL:
+            if op == "ne":
+                # Two-valued: an interval that is null is "not equal" to any time.
+                return not_(func.coalesce(self._compare_interval("eq", left, right), false()))
             return self._compare_interval(op, left, right)
         left, right = self._unify(left, right)
         return _apply(op, left.sql, right.sql)
+
+    def _dates_as_times(self, value: Typed, other: Typed | None = None) -> Typed:
+        """A date literal compared with a time or an interval means midnight UTC of that day;
+        a computed date (`date(x)`) makes the time side a date instead."""
+        if other is None or value.kind != DATE or other.kind not in (TIME, INTERVAL):
+            return value
+        if value.value is not None:
+            midnight = datetime(value.value.year, value.value.month, value.value.day, tzinfo=UTC)
+            return Typed(bindparam(None, midnight, Timestamp()), TIME, value=midnight)
+        return value
 
     def _nullable_sql(self, value: Typed):
         if value.kind == RESULT:
@@ -255,9 +275,10 @@ class QueryCompiler:
         if left.kind == right.kind:
             return left, right
         if {left.kind, right.kind} == {TIME, DATE}:
-            return left, right
-        if {left.kind, right.kind} <= {NUMBER, BOOL}:
-            return left, right
+            # A computed date against a time: compare the time's date.
+            if left.kind == TIME:
+                return self._time_func("date", [left]), right
+            return left, self._time_func("date", [right])
         raise BadRequest(f"$filter: cannot compare a {left.kind} with a {right.kind}")
 
     def _as(self, value: Typed, kind: str) -> Typed:
@@ -291,7 +312,10 @@ class QueryCompiler:
             raise BadRequest(f"$filter: cannot compare a time interval with a {right.kind}")
         start, end = left.sql, left.end
         r_start = right.sql
-        r_end = right.end if right.kind == INTERVAL and right.end is not None else right.sql
+        r_end = right.sql
+        if right.kind == INTERVAL and right.end is not None:
+            # An Observation's instant phenomenonTime has no end: it ends where it starts.
+            r_end = func.coalesce(right.end, right.sql)
 
         def end_cmp(fn):
             # Written so the index on the start column stays usable (end >= start always).
@@ -352,7 +376,7 @@ class QueryCompiler:
             case "datetime":
                 return Typed(bindparam(None, value, Timestamp()), TIME)
             case "date":
-                return Typed(self._date_literal(value), DATE)
+                return Typed(self._date_literal(value), DATE, value=value)
             case "time":
                 return Typed(bindparam(None, value.strftime("%H:%M:%S"), String()), CLOCK)
             case "duration":
@@ -369,6 +393,12 @@ class QueryCompiler:
     def _geometry_literal(self, wkt: str):
         import shapely
 
+        # OData writes geography'SRID=4326;POINT(…)'; every geometry here is WGS 84.
+        srid, sep, rest = wkt.partition(";")
+        if sep and srid.strip().upper().startswith("SRID="):
+            if srid.strip()[5:].strip() != "4326":
+                raise BadRequest(f"$filter: geometries are in WGS 84 (SRID=4326), not {srid!r}")
+            wkt = rest
         try:
             shapely.from_wkt(wkt)
         except Exception:
@@ -442,7 +472,9 @@ class QueryCompiler:
 
     def _json_raw(self, column, path: tuple[str, ...]):
         if self.pg:
-            return column.op("#>")(_pg_path(path)) if path else column
+            # A JSON null is null (SQLite's json_extract says so by itself).
+            node = column.op("#>")(_pg_path(path)) if path else column
+            return func.nullif(node, cast(literal("null"), _pg_type("jsonb")))
         return func.json_extract(column, _sqlite_path(path))
 
     def _json_extract(self, column, path: tuple[str, ...], kind: str):
@@ -492,10 +524,11 @@ class QueryCompiler:
             case "div":
                 return Typed(cast(a, Float()) / func.nullif(b, 0), NUMBER)
             case "mod":
-                if self.pg:
-                    return Typed(func.mod(cast(a, _pg_type("numeric")),
-                                          cast(b, _pg_type("numeric"))), NUMBER)
-                return Typed(a.op("%")(func.nullif(b, 0)), NUMBER)
+                # The remainder of truncated division (sign of the dividend), for decimals too;
+                # SQLite's % would truncate both operands to integers first.
+                quotient = cast(a, Float()) / func.nullif(b, 0)
+                truncated = func.trunc(quotient) if self.pg else cast(quotient, Integer())
+                return Typed(a - b * truncated, NUMBER)
         raise AssertionError(op)
 
     def _time_arith(self, op: str, left: Typed, right: Typed) -> Typed:
@@ -508,7 +541,7 @@ class QueryCompiler:
             if self.pg:
                 interval = bindparam(None, delta, _pg_type("interval"))
                 return Typed(left.sql + interval if op == "add" else left.sql - interval, TIME)
-            micros = int(delta.total_seconds() * 1_000_000)
+            micros = delta // timedelta(microseconds=1)
             return Typed(left.sql + micros if op == "add" else left.sql - micros, TIME)
         raise BadRequest(f"$filter: {op} of a {left.kind} and a {right.kind} is not supported")
 
@@ -531,11 +564,20 @@ class QueryCompiler:
         if name in ("round", "floor", "ceiling"):
             value = self._numeric(args[0], name)
             if self.pg:
-                value = cast(value, _pg_type("numeric"))
-                fn = {"round": func.round, "floor": func.floor, "ceiling": func.ceiling}[name]
-                return Typed(cast(fn(value), Float()), NUMBER)
-            fn = {"round": func.round, "floor": func.floor, "ceiling": func.ceil}[name]
-            return Typed(fn(value), NUMBER)
+                # In double precision, like every other number here (numeric would round a
+                # double to 15 digits first); round half away from zero as SQLite does.
+                value = cast(value, Float())
+                if name == "round":
+                    return Typed(func.sign(value) * func.floor(func.abs(value) + 0.5), NUMBER)
+                return Typed(func.floor(value) if name == "floor" else func.ceil(value), NUMBER)
+            if name == "round":
+                return Typed(func.round(value), NUMBER)
+            # Without math functions (SQLAlchemy's Python floor() fails on NULL): CAST
+            # truncates towards zero, then step down (floor) or up (ceiling).
+            whole = cast(value, Integer())
+            if name == "floor":
+                return Typed(case((value < whole, whole - 1), else_=whole), NUMBER)
+            return Typed(case((value > whole, whole + 1), else_=whole), NUMBER)
         if name in _GEO_FUNCS or name.startswith("st_"):
             return self._geo_func(name, args)
         raise BadRequest(f"$filter: unknown function {name}")
@@ -564,7 +606,8 @@ class QueryCompiler:
                 hay, needle = self._string(args[0], name), self._string(args[1], name)
                 if self.pg:
                     return Typed(func.right(hay, func.length(needle)) == needle, BOOL)
-                return Typed(func.substr(hay, -func.length(needle)) == needle, BOOL)
+                start = func.length(hay) - func.length(needle) + 1
+                return Typed(func.substr(hay, start) == needle, BOOL)
             case "length":
                 return Typed(func.length(self._string(args[0], name)), NUMBER)
             case "indexof":
@@ -576,10 +619,11 @@ class QueryCompiler:
                 if len(args) == 3:
                     return Typed(func.substr(hay, start, self._numeric(args[2], name)), STRING)
                 return Typed(func.substr(hay, start), STRING)
+            # SQLite's lower()/upper() only know ASCII; ours know umlauts (sqlite_functions).
             case "tolower":
-                return Typed(func.lower(s[0]), STRING)
+                return Typed(func.lower(s[0]) if self.pg else func.unicode_lower(s[0]), STRING)
             case "toupper":
-                return Typed(func.upper(s[0]), STRING)
+                return Typed(func.upper(s[0]) if self.pg else func.unicode_upper(s[0]), STRING)
             case "trim":
                 return Typed(func.trim(s[0]), STRING)
             case "concat":
@@ -609,13 +653,16 @@ class QueryCompiler:
             if name == "second":
                 extracted = func.floor(extracted)
             return Typed(cast(extracted, Integer()), NUMBER)
-        seconds = column / 1_000_000
+        # Epoch microseconds as a plain integer (not the Timestamp type, which would treat the
+        # numbers below as times).
+        micros = type_coerce(column, Integer())
+        seconds = micros / 1_000_000
         if name == "date":
             return Typed(func.date(seconds, "unixepoch"), DATE)
         if name == "time":
             return Typed(func.time(seconds, "unixepoch"), CLOCK)
         if name == "fractionalseconds":
-            return Typed((column % 1_000_000) / 1e6, NUMBER)
+            return Typed((micros % 1_000_000) / literal(1e6, Float()), NUMBER)
         fmt = _TIME_PARTS[name]
         return Typed(cast(func.strftime(fmt, seconds, "unixepoch"), Integer()), NUMBER)
 
@@ -674,7 +721,7 @@ def _pg_type(name: str):
     from sqlalchemy.dialects import postgresql
 
     return {"date": postgresql.DATE(), "numeric": postgresql.NUMERIC(),
-            "interval": postgresql.INTERVAL()}[name]
+            "interval": postgresql.INTERVAL(), "jsonb": postgresql.JSONB()}[name]
 
 
 def _pg_path(path: tuple[str, ...]):
@@ -710,6 +757,37 @@ def _paths(expr: Expr):
         case Call(args=args):
             for a in args:
                 yield from _paths(a)
+
+
+def _crosses_many(entity: EntityType, expr: Expr) -> bool:
+    """Whether a path in `expr` goes through a to-many relation."""
+    for path in _paths(expr):
+        current = entity
+        for name in path.segments:
+            rel = current.relation_by_name.get(name)
+            if rel is None:
+                break
+            if rel.many:
+                return True
+            current = ENTITY_TYPES[rel.target]
+    return False
+
+
+def _null_rejecting(expr: Expr) -> bool:
+    """Whether `expr` is false (or null) when every path in it is null: then a to-one
+    navigation can be a semi-join, which is false for a missing target too."""
+    match expr:
+        case Binary(op="eq" | "gt" | "ge" | "lt" | "le", left=left, right=right):
+            return not (_is_null(left) or _is_null(right))
+        case In(left=left, values=values):
+            return not (_is_null(left) or any(_is_null(v) for v in values))
+        case Call():
+            return True
+    return False
+
+
+def _is_null(expr: Expr) -> bool:
+    return isinstance(expr, Literal) and expr.kind == "null"
 
 
 def _strip_prefix(expr: Expr, prefix: tuple[str, ...]) -> Expr:

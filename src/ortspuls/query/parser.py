@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,10 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .ast import (
+    ARITHMETIC_OPS,
+    COMPARISON_OPS,
     FUNCTION_ARITY,
+    LOGICAL_OPS,
     Binary,
     Call,
     ExpandItem,
@@ -37,6 +41,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPAND_DEPTH",
     "QUERY_OPTIONS",
+    "canonical_option",
     "parse_expand",
     "parse_filter",
     "parse_orderby",
@@ -59,8 +64,11 @@ QUERY_OPTIONS: tuple[str, ...] = (
     "$count",
     "$expand",
     "$resultFormat",
+    "$skiptoken",
 )
 _CANONICAL_OPTION = {name.lower(): name for name in QUERY_OPTIONS}
+# Server-made page positions: short, URL-safe, never parsed as an expression here.
+_SKIPTOKEN = re.compile(r"[A-Za-z0-9_.~-]{1,200}")
 _START_RULE = {
     "$filter": "start_filter",
     "$select": "start_select",
@@ -81,12 +89,7 @@ _OPTION_TOKEN = {
     "EXPAND_OPT": "$expand",
     "RESULT_FORMAT_OPT": "$resultFormat",
 }
-_OPERATOR_TOKEN = {
-    name: name.lower()
-    for name in (
-        "EQ", "NE", "GT", "GE", "LT", "LE", "AND", "OR", "ADD", "SUB", "MUL", "DIV", "MOD",
-    )
-}
+_OPERATOR_TOKEN = {op.upper(): op for op in COMPARISON_OPS | LOGICAL_OPS | ARITHMETIC_OPS}
 
 # Human-readable names of terminals, for "expected one of: ..." messages.
 _DISPLAY = {
@@ -227,6 +230,7 @@ def _build_options(
         count=seen.get("$count"),
         expand=seen.get("$expand", ()),
         result_format=seen.get("$resultFormat"),
+        skiptoken=seen.get("$skiptoken"),
     )
 
 
@@ -467,7 +471,19 @@ def _check_depth(node: Any, option: str) -> None:
                     stack.append((child, 1, expand_depth + 1))
 
 
+# Clients repeat the same options (dashboards poll, next links carry them): parsed results are
+# immutable, so the most recent ones are kept. Failures are not cached.
+_CACHE_SIZE = 2048
+_CACHE_MAX_TEXT = 2000
+
+
 def _parse(text: str, option: str) -> Any:
+    if len(text) <= _CACHE_MAX_TEXT:
+        return _parse_cached(text, option)
+    return _parse_uncached(text, option)
+
+
+def _parse_uncached(text: str, option: str) -> Any:
     try:
         result = _PARSER.parse(text, start=_START_RULE[option])
     except QuerySyntaxError:
@@ -485,6 +501,9 @@ def _parse(text: str, option: str) -> Any:
     if option in ("$filter", "$orderby", "$expand"):
         _check_depth(result, option)
     return result
+
+
+_parse_cached = functools.lru_cache(maxsize=_CACHE_SIZE)(_parse_uncached)
 
 
 def parse_filter(text: str) -> Expr:
@@ -531,5 +550,18 @@ def parse_query_options(params: Mapping[str, str]) -> QueryOptions:
         if option in seen:
             raise QuerySyntaxError(f"duplicate query option {option!r}", option=option)
         seen.add(option)
+        if option == "$skiptoken":
+            if _SKIPTOKEN.fullmatch(raw) is None:
+                raise QuerySyntaxError(
+                    "not a page position this server made; follow @iot.nextLink as given",
+                    option=option,
+                )
+            items.append((option, raw, None))
+            continue
         items.append((option, _parse(raw, option), None))
     return _build_options(items)
+
+
+def canonical_option(name: str) -> str | None:
+    """The canonical spelling of a system query option (``$TOP`` -> ``$top``), or None."""
+    return _CANONICAL_OPTION.get(name.lower())

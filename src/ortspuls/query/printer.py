@@ -180,4 +180,6 @@ def options_to_params(options: QueryOptions) -> dict[str, str]:
         params["$expand"] = expand_to_text(options.expand)
     if options.result_format is not None:
         params["$resultFormat"] = options.result_format
+    if options.skiptoken is not None:
+        params["$skiptoken"] = options.skiptoken
     return params

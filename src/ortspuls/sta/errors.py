@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import orjson
 from starlette.responses import Response
 
 
 class StaError(Exception):
     status = 400
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -16,7 +19,7 @@ class StaError(Exception):
             self.status = status
 
     def response(self) -> Response:
-        return error_response(self.status, self.message)
+        return error_response(self.status, self.message, headers=self.headers)
 
 
 class BadRequest(StaError):
@@ -25,6 +28,9 @@ class BadRequest(StaError):
 
 class Unauthorized(StaError):
     status = 401
+    # RFC 9110: a 401 names the schemes that are accepted.
+    headers: ClassVar[dict[str, str] | None] = {
+        "WWW-Authenticate": 'Bearer realm="ortspuls", Basic realm="ortspuls"'}
 
 
 class Forbidden(StaError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -18,6 +20,8 @@ from starlette.responses import Response
 from ortspuls.model import ENTITY_SETS, ENTITY_TYPES
 from ortspuls.query import QuerySyntaxError, parse_query_options
 from ortspuls.query.ast import QueryOptions
+from ortspuls.query.compile import QueryCompiler
+from ortspuls.sta import formats
 from ortspuls.sta import read as reading
 from ortspuls.sta import write as writing
 from ortspuls.sta.errors import (
@@ -28,11 +32,13 @@ from ortspuls.sta.errors import (
     PayloadTooLarge,
     StaError,
     Unauthorized,
-    error_response,
 )
 from ortspuls.sta.paths import ResourcePath, Segment, parse_path
 from ortspuls.sta.serialize import Serializer
+from ortspuls.sta.values import contains_nul
+from ortspuls.tenancy import audit
 from ortspuls.tenancy.apikeys import Principal
+from ortspuls.tenancy.visibility import ANONYMOUS, Visibility, visibility_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,12 @@ def external_base(request: Request) -> str:
 
 
 def service_root(request: Request) -> str:
+    """The service root the client addressed, e.g. http://h/v1.1 or, in the view of one
+    tenant, http://h/t/musterstadt/v1.1 (links then stay within that view)."""
     version = request.path_params.get("version", "v1.1")
+    tenant = request.path_params.get("tenant")
+    if tenant:
+        return f"{external_base(request)}/t/{tenant}/{version}"
     return f"{external_base(request)}/{version}"
 
 
@@ -89,9 +100,19 @@ def service_root(request: Request) -> str:
 # Credentials
 
 
-async def authenticate(request: Request) -> Principal | None:
+async def authenticate(request: Request, session: bool = False) -> Principal | None:
+    """The API key's Principal, or None without credentials (401 for a bad key). With
+    `session`, a logged-in user's session cookie counts too (for reads only: a cookie is sent
+    by the browser on its own, so it must never authorize a write)."""
     header = request.headers.get("authorization")
     if not header:
+        if session:
+            from ortspuls.tenancy.sessions import COOKIE
+
+            token = request.cookies.get(COOKIE)
+            sessions = getattr(request.app.state, "sessions", None)
+            if token and sessions is not None:
+                return await sessions.principal(token)
         return None
     kind, _, credential = header.partition(" ")
     kind = kind.lower()
@@ -122,7 +143,38 @@ async def require(request: Request, scope: str) -> Principal:
     if not principal.allows(scope):
         raise Forbidden(f"the API key {principal.name!r} has scope {principal.scope!r}; "
                         f"this needs {scope!r}")
+    view = await tenant_view(request)
+    if view is not None and principal.tenant_id not in view:
+        raise Forbidden(f"the API key {principal.name!r} belongs to another municipality; "
+                        f"write through {external_base(request)}/v1.1 or the view of its own")
     return principal
+
+
+async def tenant_view(request: Request) -> frozenset[int] | None:
+    """The tenant ids of a `/t/<slug>/…` request (404 for an unknown slug), None elsewhere."""
+    slug = request.path_params.get("tenant")
+    if not slug:
+        return None
+    view = await request.app.state.tenants.view(slug)
+    if view is None:
+        from ortspuls.sta.errors import NotFound
+
+        raise NotFound(f"no municipality {slug!r} at /t/{slug}/")
+    return view
+
+
+async def reader(request: Request) -> Visibility:
+    """Who reads (API key or session, else anonymous) and in which view: the visibility every
+    read of this request applies (kept on the request for `read_context`)."""
+    principal = await authenticate(request, session=request.method == "GET")
+    visibility = visibility_for(principal, await tenant_view(request))
+    request.state.visibility = visibility
+    return visibility
+
+
+def request_visibility(request: Request) -> Visibility:
+    """The visibility `reader` decided; anonymous when it did not run (safe by default)."""
+    return getattr(request.state, "visibility", ANONYMOUS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,9 +196,14 @@ async def read_json(request: Request) -> Any:
     if not body.strip():
         raise BadRequest("the request body is empty; send a JSON document")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    # PostgreSQL cannot store NUL in text or jsonb; refuse it on every database alike. The byte
+    # search keeps the exact walk off the common path.
+    if b"\\u0000" in body and contains_nul(data):
+        raise BadRequest("text in the request body must not contain the NUL character (\\u0000)")
+    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,27 +217,56 @@ async def root(request: Request) -> Response:
         "value": [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS],
         "serverSettings": {"conformance": list(state.conformance)},
     }
-    body["serverSettings"].update(state.server_settings_extra)
+    for key, value in state.server_settings_extra.items():
+        # A callable entry depends on the request (e.g. MQTT endpoints on the client's host).
+        body["serverSettings"][key] = value(request) if callable(value) else value
     return json_response(body)
 
 
+# $resultFormat: lower-case spelling -> (canonical name, renderer of the whole answer). None:
+# the JSON reader (read.py) answers, which also shapes dataArray. New formats register here.
+Renderer = Callable[[Request, ResourcePath, QueryOptions, Callable], Awaitable[Response]]
+RESULT_FORMATS: dict[str, tuple[str, Renderer | None]] = {
+    "json": ("JSON", None),
+    "dataarray": ("dataArray", None),
+    "geojson": ("GeoJSON", formats.geojson_response),
+    "csv": ("CSV", formats.csv_response),
+}
+
+
+def result_format(options: QueryOptions) -> tuple[QueryOptions, Renderer | None]:
+    """The options with `$resultFormat` in its canonical spelling, and its renderer."""
+    name = options.result_format
+    if name is None:
+        return options, None
+    entry = RESULT_FORMATS.get(name.lower())
+    if entry is None:
+        known = ", ".join(canonical for canonical, _ in RESULT_FORMATS.values())
+        raise BadRequest(f"$resultFormat={name} is not supported; the formats are {known}")
+    canonical, renderer = entry
+    return replace(options, result_format=None if canonical == "JSON" else canonical), renderer
+
+
 def parse_options(request: Request) -> QueryOptions:
-    params = dict(request.query_params)
     try:
-        return parse_query_options(params)
+        # The multi-dict itself, so a repeated option is refused instead of silently dropped.
+        return parse_query_options(request.query_params)
     except QuerySyntaxError as exc:
         raise BadRequest(str(exc)) from None
 
 
 def read_context(request: Request, conn) -> reading.ReadContext:
     state = request.app.state
+    visible = request_visibility(request)
     return reading.ReadContext(
         conn=conn,
         dialect=state.db.dialect,
         serializer=Serializer(service_root(request)),
         default_top=state.settings.default_top,
         max_top=state.settings.max_top,
-        compiler=state.compiler,
+        # Navigation inside $filter and $orderby sees only what the caller may see.
+        compiler=QueryCompiler(state.db.dialect, visible),
+        visible=visible,
     )
 
 
@@ -188,6 +274,7 @@ async def resource(request: Request) -> Response:
     try:
         path = parse_path(request.path_params["path"])
         method = request.method
+        await reader(request)
         if method == "GET":
             return await _get(request, path)
         if method == "POST":
@@ -206,8 +293,15 @@ async def resource(request: Request) -> Response:
 
 
 async def _get(request: Request, path: ResourcePath) -> Response:
-    options = parse_options(request)
     state = request.app.state
+    # Read extensions registered at start (e.g. the dashboard's $aggregate) answer first.
+    for extension in getattr(state, "sta_read_extensions", ()):
+        answer = await extension(request, path)
+        if answer is not None:
+            return answer
+    options, renderer = result_format(parse_options(request))
+    if renderer is not None:
+        return await renderer(request, path, options, lambda conn: read_context(request, conn))
     async with state.db.read() as conn:
         ctx = read_context(request, conn)
         if path.is_collection:
@@ -263,10 +357,11 @@ async def _post(request: Request, path: ResourcePath) -> Response:
 
     if entity.name == "Observation" and _is_plain_observation(data, implied):
         if path.parent is not None:
-            async with state.db.read() as conn:
+            async with state.db.read(primary=True) as conn:
                 await reading.check_path_exists(read_context(request, conn), path)
         ctx = writing.WriteContext(conn=None, writer=state.writer,  # type: ignore[arg-type]
                                    tenant_id=principal.tenant_id)
+        # The writer refuses (403) a Datastream or feature of another tenant.
         record = await writing.observation_record(ctx, data, implied)
         row = await state.writer.submit(record)
         value = serializer.entity(entity, row)
@@ -277,6 +372,7 @@ async def _post(request: Request, path: ResourcePath) -> Response:
         if path.parent is not None:
             await reading.check_path_exists(read_context(request, conn), path)
         ident = await writing.create(ctx, entity, data, implied)
+        await audit.record_events(conn, principal, ctx.events)
         rctx = read_context(request, conn)
         _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
     state.bus.publish(ctx.events)
@@ -287,8 +383,11 @@ def _is_plain_observation(data: Any, implied: dict[str, int]) -> bool:
     """An Observation that only links its Datastream goes through group commit."""
     if not isinstance(data, dict):
         return False
-    ds = data.get("Datastream")
-    return ds is None or (isinstance(ds, dict) and ("@iot.id" in ds or "id" in ds))
+    for name in ("Datastream", "MultiDatastream"):
+        ds = data.get(name)
+        if ds is not None and not (isinstance(ds, dict) and ("@iot.id" in ds or "id" in ds)):
+            return False
+    return True
 
 
 def _single_target(path: ResourcePath, method: str) -> int:
@@ -318,6 +417,7 @@ async def _update(request: Request, path: ResourcePath) -> Response:
         else:
             await writing.update_entity(ctx, entity, ident, data,
                                         replace=request.method == "PUT")
+        await audit.record_events(conn, principal, ctx.events)
         _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
     state.bus.publish(ctx.events)
     return json_response(value)
@@ -332,6 +432,7 @@ async def _delete(request: Request, path: ResourcePath) -> Response:
         await reading.read_entity(rctx, path, QueryOptions())
         ctx = writing.WriteContext(conn=conn, writer=state.writer, tenant_id=principal.tenant_id)
         await writing.delete_entity(ctx, path.target.entity, ident)
+        await audit.record_events(conn, principal, ctx.events)
     state.bus.publish(ctx.events)
     return Response(status_code=200)
 

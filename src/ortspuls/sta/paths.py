@@ -14,6 +14,8 @@ from ortspuls.model import ENTITY_SETS, ENTITY_TYPES, EntityType, Field, Relatio
 from ortspuls.sta.errors import BadRequest, NotFound
 
 _SEGMENT = re.compile(r"^([A-Za-z]+)(?:\((.*)\))?$")
+# Ids are 64-bit integers; a larger number names nothing (and must not reach the database).
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ def _parse_id(text: str, where: str) -> int:
         value = int(text)
     except ValueError:
         raise BadRequest(f"{where}: the id {text!r} is not an integer") from None
-    if value < 1:
+    if not 1 <= value <= MAX_ID:
         raise NotFound(f"{where}: no entity with id {value}")
     return value
 
@@ -73,7 +75,8 @@ def parse_path(path: str) -> ResourcePath:
     value = ref = False
     for index, part in enumerate(parts):
         if value or ref:
-            raise BadRequest(f"malformed resource path {path!r}: nothing may follow {parts[index-1]}")
+            raise BadRequest(f"malformed resource path {path!r}: nothing may follow "
+                             f"{parts[index - 1]}")
         if part == "$value":
             if prop is None:
                 raise BadRequest("$value must follow a property, e.g. Things(1)/name/$value")

@@ -12,20 +12,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from ortspuls.db.schema import entity_tables, link_tables
-from ortspuls.model import ENTITY_TYPES, EntityType, Relation
+from ortspuls.model import ENTITY_TYPES, EntityType, FieldKind, Relation
 from ortspuls.query.ast import ExpandItem, OrderItem, Path, QueryOptions
+from ortspuls.query.keyset import keyset_for
+from ortspuls.query.parser import canonical_option
 from ortspuls.query.printer import options_to_params
 from ortspuls.sta.errors import BadRequest, NotFound
 from ortspuls.sta.paths import ResourcePath, Segment
 from ortspuls.sta.serialize import Serializer, columns_for
 
-# SQLite allows at most 500 terms in one compound SELECT.
-_UNION_CHUNK = 400
+# Parents per query of a to-many $expand (bound parameters stay well below both databases'
+# limits).
+_PARENT_CHUNK = 5000
 
 
 @dataclass(slots=True)
@@ -158,8 +161,10 @@ def order_clauses(ctx: ReadContext, entity: EntityType, table: FromClause,
     for item in orderby:
         for key in ctx.compiler.order_key(entity, table, item.expr):
             clause = key.desc() if item.descending else key.asc()
-            if pg:
-                # Nulls sort as the smallest values on both databases (SQLite's rule).
+            if pg and getattr(key, "nullable", True):
+                # Nulls sort as the smallest values on both databases (SQLite's rule). Not on
+                # NOT NULL columns: there it changes nothing but keeps PostgreSQL from reading
+                # the (datastream_id, phenomenon_time_start, id) index backwards for "latest".
                 clause = clause.nulls_last() if item.descending else clause.nulls_first()
             clauses.append(clause)
     if not orderby and entity.name == "Observation":
@@ -184,8 +189,17 @@ def _needed_columns(entity: EntityType, names: tuple[str, ...] | None,
         rel = entity.relation_by_name[name]
         if rel.fk:
             cols.add(rel.fk)
+    # Geometries are answered from their GeoJSON column; the derived `*_geom` column is for
+    # spatial filters only (reading it would decode WKB on every row for nothing).
+    cols -= _GEOMETRY_COLUMNS[entity.name]
     table = entity_tables[entity.name]
-    return [c for c in table.c.keys() if c in cols]
+    return [col.name for col in table.columns if col.name in cols]
+
+
+_GEOMETRY_COLUMNS = {
+    e.name: {f.columns[1] for f in e.fields if f.kind is FieldKind.GEOMETRY}
+    for e in ENTITY_TYPES.values()
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,34 +226,93 @@ async def read_collection(ctx: ReadContext, path: ResourcePath, options: QueryOp
     names = select_names(entity, options.select)
     tree = expand_tree(entity, options.expand)
     top, skip = page_size(ctx, options.top), options.skip or 0
+    data_array = _wants_data_array(entity, options, path)
 
     out: dict[str, Any] = {}
     if options.count:
         stmt = _visible(ctx, entity, table, select(func.count()).select_from(table).where(*where))
         out["@iot.count"] = (await ctx.conn.execute(stmt)).scalar_one()
 
+    # Observations in index order page by keyset ($skiptoken) instead of a growing $skip.
+    keyset = keyset_for(entity, options.orderby)
+    page_where = list(where)
+    if options.skiptoken is not None:
+        if keyset is None:
+            raise BadRequest("$skiptoken pages Observations ordered by phenomenonTime or id; "
+                             "follow @iot.nextLink as the server gave it")
+        page_where.append(keyset.after(table, options.skiptoken))
     cols = _needed_columns(entity, names, tree)
-    stmt = select(*(table.c[c] for c in cols)).where(*where)
+    if data_array:
+        # dataArray groups the rows by their (Multi)Datastream.
+        cols += [c for c in ("datastream_id", "multi_datastream_id") if c not in cols]
+    if keyset is not None:
+        cols += [c for c in keyset.columns if c not in cols]
+    stmt = select(*(table.c[c] for c in cols)).where(*page_where)
     stmt = _visible(ctx, entity, table, stmt)
-    stmt = stmt.order_by(*order_clauses(ctx, entity, table, options.orderby))
+    stmt = stmt.order_by(*_component_order(path, table, options),
+                         *order_clauses(ctx, entity, table, options.orderby))
     stmt = stmt.limit(top + 1).offset(skip)
-    rows = [dict(r) for r in (await ctx.conn.execute(stmt)).mappings()]
+    result = await ctx.conn.execute(stmt)
+    keys = list(result.keys())
+    # Plain dicts from plain rows: RowMapping objects cost more per row than the zip.
+    rows = [dict(zip(keys, r, strict=True)) for r in result.all()]
     has_more = len(rows) > top
     rows = rows[:top]
 
     if path.ref:
         out["value"] = [{"@iot.selfLink": ctx.serializer.self_link(entity, r["id"])}
                         for r in rows]
+    elif data_array:
+        from ortspuls.sta.dataarray import data_array_value
+
+        out["value"] = data_array_value(ctx.serializer, rows, names)
     else:
         values = [ctx.serializer.entity(entity, r, names) for r in rows]
         await load_expands(ctx, entity, rows, values, tree)
         out["value"] = values
-    if has_more:
-        params = dict(query_params)
+    if has_more and top > 0:
+        # Every option goes on, in its canonical spelling (so $TOP and $top never both appear).
+        params = {canonical_option(k) or k: v for k, v in query_params.items()}
         params["$top"] = str(top)
-        params["$skip"] = str(skip + top)
+        if keyset is not None:
+            params.pop("$skip", None)
+            params["$skiptoken"] = keyset.token(rows[-1])
+        else:
+            params["$skip"] = str(skip + top)
         out["@iot.nextLink"] = next_link_base + "?" + urlencode(params, quote_via=quote)
     return _order_keys(out)
+
+
+_MULTI_OBSERVED_PROPERTIES = "multi_datastream_observed_properties"
+
+
+def _wants_data_array(entity: EntityType, options: QueryOptions, path: ResourcePath) -> bool:
+    """$resultFormat=dataArray (DataArray extension) is for Observation collections only."""
+    fmt = options.result_format
+    if fmt is None:
+        return False
+    if fmt != "dataArray":
+        raise BadRequest(f"$resultFormat={fmt} is not supported; the supported format is "
+                         "dataArray (for Observations)")
+    if entity.name != "Observation" or path.ref:
+        raise BadRequest("$resultFormat=dataArray is for Observation collections, e.g. "
+                         "Datastreams(1)/Observations?$resultFormat=dataArray")
+    if options.expand:
+        raise BadRequest("$resultFormat=dataArray cannot be combined with $expand")
+    return True
+
+
+def _component_order(path: ResourcePath, table: FromClause, options: QueryOptions) -> list:
+    """MultiDatastreams(1)/ObservedProperties: in the order of the result components."""
+    rel = path.target.via
+    parent = path.parent
+    if (options.orderby or rel is None or rel.link_table != _MULTI_OBSERVED_PROPERTIES
+            or parent is None or parent.id is None or rel.name != "ObservedProperties"):
+        return []
+    link = link_tables[rel.link_table]
+    return [select(link.c.position).where(link.c.multi_datastream_id == parent.id,
+                                          link.c.observed_property_id == table.c.id)
+            .scalar_subquery()]
 
 
 def next_params(options: QueryOptions, top: int, skip: int) -> str:
@@ -318,13 +391,67 @@ async def _expand_one(ctx: ReadContext, rel: Relation, rows, values, node: Expan
     await load_expands(ctx, target, child_rows, child_values, node.children)
 
 
-def _parent_key(rel: Relation, table: FromClause) -> tuple[FromClause, ColumnElement]:
+def _parent_key(rel: Relation, table: FromClause, link: FromClause | None = None
+                ) -> tuple[FromClause, ColumnElement]:
     """The FROM clause and the column that says which parent a child row belongs to."""
     if rel.remote_fk is not None:
         return table, table.c[rel.remote_fk]
-    link = link_tables[rel.link_table]
+    link = link_tables[rel.link_table] if link is None else link
     here, there = rel.link_columns
     return table.join(link, link.c[there] == table.c.id), link.c[here]
+
+
+def _children_statement(ctx: ReadContext, parent: EntityType, rel: Relation,
+                        options: QueryOptions, columns: list[str], parent_ids: list[int],
+                        top: int, skip: int) -> Select:
+    """The first `top + 1` children (after `skip`) of every parent, in one statement.
+
+    Each parent's children are one small ordered index range. PostgreSQL takes them with a
+    LATERAL subquery per parent; SQLite (no LATERAL) with `child.id IN (correlated subquery)`
+    per parent row, re-sorted by parent and order keys at the end (only the few rows found).
+    Either way the statement's shape does not depend on the number of parents, so its
+    compiled form is cached.
+    """
+    target = ENTITY_TYPES[rel.target]
+    table = entity_tables[target.name]
+    p = entity_tables[parent.name].alias("p")
+    position_first = rel.link_table == _MULTI_OBSERVED_PROPERTIES and not options.orderby
+
+    def per_parent(child: FromClause, *selected) -> Select:
+        link = link_tables[rel.link_table].alias("pl") if rel.link_table else None
+        source, parent_col = _parent_key(rel, child, link)
+        where = [parent_col == p.c.id]
+        if options.filter is not None:
+            where.append(ctx.compiler.filter(target, child, options.filter))
+        if ctx.visible is not None:
+            clause = ctx.visible(target, child)
+            if clause is not None:
+                where.append(clause)
+        order = order_clauses(ctx, target, child, options.orderby)
+        if position_first:
+            # A MultiDatastream's ObservedProperties come in the order of its result
+            # components.
+            order.insert(0, link.c.position)
+        return (select(*selected).select_from(source).where(*where).order_by(*order)
+                .limit(top + 1).offset(skip))
+
+    if ctx.dialect == "postgresql":
+        child = table.alias("c")
+        lateral = per_parent(child, *(child.c[c] for c in columns)).lateral("l")
+        return (select(*lateral.c, p.c.id.label("_parent"))
+                .select_from(p.join(lateral, true())).where(p.c.id.in_(parent_ids)))
+    inner = table.alias("c")
+    chosen = per_parent(inner, inner.c.id).scalar_subquery()
+    stmt = (select(*(table.c[c] for c in columns), p.c.id.label("_parent"))
+            .select_from(p).join(table, table.c.id.in_(chosen))
+            .where(p.c.id.in_(parent_ids)))
+    order = order_clauses(ctx, target, table, options.orderby)
+    if position_first:
+        link = link_tables[rel.link_table].alias("ol")
+        here, there = rel.link_columns
+        stmt = stmt.join(link, (link.c[here] == p.c.id) & (link.c[there] == table.c.id))
+        order.insert(0, link.c.position)
+    return stmt.order_by(p.c.id, *order)
 
 
 async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows, values,
@@ -334,35 +461,29 @@ async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows
     options = node.options
     names = select_names(target, options.select)
     top, skip = page_size(ctx, options.top), options.skip or 0
-    source, parent_col = _parent_key(rel, table)
-    extra = []
-    if options.filter is not None:
-        extra.append(ctx.compiler.filter(target, table, options.filter))
-    if ctx.visible is not None:
-        clause = ctx.visible(target, table)
-        if clause is not None:
-            extra.append(clause)
-    cols = [table.c[c] for c in _needed_columns(target, names, node.children)]
-    order = order_clauses(ctx, target, table, options.orderby)
-    parent_ids = [r["id"] for r in rows]
+    columns = _needed_columns(target, names, node.children)
+    parent_ids = list(dict.fromkeys(r["id"] for r in rows))
 
     children: dict[int, list[dict[str, Any]]] = {pid: [] for pid in parent_ids}
-    for start in range(0, len(parent_ids), _UNION_CHUNK):
-        chunk = parent_ids[start: start + _UNION_CHUNK]
-        parts = [
-            select(*cols, literal(pid).label("_parent")).select_from(source)
-            .where(parent_col == pid, *extra).order_by(*order).limit(top + 1).offset(skip)
-            for pid in chunk
-        ]
-        if len(parts) == 1:
-            stmt = parts[0]
-        else:
-            stmt = union_all(*(select(p.subquery().c) for p in parts))
-        for r in (await ctx.conn.execute(stmt)).mappings():
-            children[r["_parent"]].append(dict(r))
+    for start in range(0, len(parent_ids), _PARENT_CHUNK):
+        chunk = parent_ids[start: start + _PARENT_CHUNK]
+        stmt = _children_statement(ctx, parent, rel, options, columns, chunk, top, skip)
+        result = await ctx.conn.execute(stmt)
+        keys = list(result.keys())
+        for r in result.all():
+            child = dict(zip(keys, r, strict=True))
+            children[child["_parent"]].append(child)
 
     counts: dict[int, int] = {}
     if options.count:
+        source, parent_col = _parent_key(rel, table)
+        extra = []
+        if options.filter is not None:
+            extra.append(ctx.compiler.filter(target, table, options.filter))
+        if ctx.visible is not None:
+            clause = ctx.visible(target, table)
+            if clause is not None:
+                extra.append(clause)
         stmt = (select(parent_col, func.count()).select_from(source)
                 .where(parent_col.in_(parent_ids), *extra).group_by(parent_col))
         counts = {pid: n for pid, n in (await ctx.conn.execute(stmt)).all()}

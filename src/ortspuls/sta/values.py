@@ -79,7 +79,9 @@ def encode_result(value: Any) -> tuple[int, float | None, str | None, Any]:
     if isinstance(value, int):
         if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
             return RESULT_INT, float(value), None, None
-        return RESULT_JSON, float(value), None, value
+        # Beyond 2**53 a float is not exact: the digits are kept as text, the float still
+        # serves filtering and ordering.
+        return RESULT_INT, float(value), str(value), None
     if isinstance(value, float):
         return RESULT_FLOAT, value, None, None
     if isinstance(value, str):
@@ -91,7 +93,7 @@ def decode_result(kind: int, number: float | None, string: str | None, other: An
     if kind == RESULT_FLOAT:
         return number
     if kind == RESULT_INT:
-        return int(number)
+        return int(string) if string is not None else int(number)
     if kind == RESULT_STRING:
         return string
     if kind == RESULT_BOOL:
@@ -99,6 +101,17 @@ def decode_result(kind: int, number: float | None, string: str | None, other: An
     if kind == RESULT_JSON:
         return other
     return None
+
+
+def contains_nul(value: Any) -> bool:
+    """True if any string (or object key) in a JSON value contains the NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
 
 
 def geometry_of(value: Any, encoding: str | None, name: str):

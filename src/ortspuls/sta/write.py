@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import shapely
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import shapely
-
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.model import ENTITY_TYPES, EntityType, Field, FieldKind, Relation
-from ortspuls.sta.errors import BadRequest, Conflict, NotFound
+from ortspuls.sta.errors import BadRequest, Conflict, Forbidden, NotFound
+from ortspuls.sta.paths import MAX_ID
 from ortspuls.sta.values import (
     encode_result,
     geometry_of,
@@ -55,7 +55,8 @@ def _where(entity: EntityType, relation: str | None = None) -> str:
 def convert_field(entity: EntityType, f: Field, value: Any) -> dict[str, Any]:
     """One API field value -> its SQL column values."""
     name = f"{entity.name}.{f.name}"
-    if value is None:
+    if value is None and f.kind is not FieldKind.RESULT:
+        # A result may be JSON null (the sensor reported "no value"); it is still present.
         if f.required:
             raise BadRequest(f"{name} is mandatory and may not be null")
         return dict.fromkeys(f.columns)
@@ -150,6 +151,8 @@ def _link_id(entity: EntityType, value: Any, where: str) -> int | None:
             ident = value[key]
             if isinstance(ident, bool) or not isinstance(ident, int):
                 raise BadRequest(f"{where}: @iot.id must be an integer, got {ident!r}")
+            if not 1 <= ident <= MAX_ID:
+                raise BadRequest(f"{where}: no {entity.name} with id {ident}")
             return ident
     return None
 
@@ -165,7 +168,8 @@ async def _require_exists(ctx: WriteContext, entity: EntityType, ident: int, whe
     if row is None:
         raise BadRequest(f"{where}: no {entity.name} with id {ident}")
     if row.tenant_id != ctx.tenant_id:
-        raise BadRequest(f"{where}: {entity.name} {ident} belongs to another municipality")
+        raise Forbidden(f"{where}: {entity.name} {ident} belongs to another municipality; "
+                        "only its own municipality may link it")
 
 
 async def create(ctx: WriteContext, entity: EntityType, data: Any,
@@ -181,6 +185,13 @@ async def create(ctx: WriteContext, entity: EntityType, data: Any,
     implied = implied or {}
     table = entity_tables[entity.name]
     values = dict(parsed.values, tenant_id=ctx.tenant_id)
+    if entity.name == "MultiDatastream":
+        check_multi_datastream(values)
+    if entity.name in ("Thing", "Datastream", "MultiDatastream"):
+        # New Things and streams get their tenant's default visibility (public or internal).
+        from ortspuls.tenancy.tenants import default_public
+
+        values["is_public"] = await default_public(ctx.conn, ctx.tenant_id)
 
     for rel in entity.to_one:
         where = _where(entity, rel.name)
@@ -189,13 +200,16 @@ async def create(ctx: WriteContext, entity: EntityType, data: Any,
             values[rel.fk] = implied[rel.name]
             if rel.name in parsed.relations:
                 raise BadRequest(f"{where} is given by the URL; leave it out of the body")
+            # Things(7)/Datastreams links Thing 7: it must be the writer's own (else 403).
+            await _require_exists(ctx, target, implied[rel.name], where)
         elif rel.name in parsed.relations:
             values[rel.fk] = await _link_or_create(ctx, target, parsed.relations[rel.name], where)
         elif rel.required:
             raise BadRequest(f"{where} is mandatory: link one with {{\"@iot.id\": n}} or "
                              "create it inline")
 
-    ident = (await ctx.conn.execute(insert(table).values(values).returning(table.c.id))).scalar_one()
+    ident = (await ctx.conn.execute(
+        insert(table).values(values).returning(table.c.id))).scalar_one()
     ctx.events.append(EntityEvent("create", entity.name, ident, ctx.tenant_id,
                                   dict(values, id=ident)))
 
@@ -214,12 +228,20 @@ async def create(ctx: WriteContext, entity: EntityType, data: Any,
         await _attach_many(ctx, entity, ident, rel, items)
         if rel.name in ("Locations", "Things") and entity.name in ("Thing", "Location"):
             locations_changed = True
+    if entity.name == "MultiDatastream":
+        await check_multi_datastream_links(ctx, ident, values)
 
     if locations_changed:
         if entity.name == "Thing":
             await record_historical_location(ctx, ident)
         else:
+            # A Thing is at one place at a time: a new Location linked to it replaces its
+            # previous ones (several Locations of a Thing are encodings of one place and are
+            # linked in one request, on the Thing).
+            tl = link_tables["thing_locations"]
             for thing in await _things_of_location(ctx, ident):
+                await ctx.conn.execute(delete(tl).where(tl.c.thing_id == thing,
+                                                        tl.c.location_id != ident))
                 await record_historical_location(ctx, thing)
     return ident
 
@@ -248,6 +270,10 @@ async def _attach_many(ctx: WriteContext, entity: EntityType, ident: int, rel: R
         return
     link_table = link_tables[rel.link_table]
     here, there = rel.link_columns
+    ordered = rel.link_table == MULTI_OBSERVED_PROPERTIES
+    if ordered and entity.name != "MultiDatastream":
+        raise BadRequest(f"{where}: the ObservedProperties of a MultiDatastream are given with "
+                         "the MultiDatastream, in the order of its result components")
     linked: list[int] = []
     for item in items:
         link = _link_id(target, item, where)
@@ -261,6 +287,10 @@ async def _attach_many(ctx: WriteContext, entity: EntityType, ident: int, rel: R
         existing = set((await ctx.conn.execute(
             select(link_table.c[there]).where(link_table.c[here] == ident))).scalars())
         rows = [{here: ident, there: t} for t in linked if t not in existing]
+        if ordered:
+            # The n-th ObservedProperty describes the n-th component of every result.
+            for position, row in enumerate(rows, start=len(existing)):
+                row["position"] = position
         if rows:
             await ctx.conn.execute(insert(link_table), rows)
 
@@ -293,18 +323,30 @@ async def observation_record(ctx: WriteContext, data: Any,
     entity = ENTITY_TYPES["Observation"]
     parsed = parse_body(entity, data, partial=False)
     v = parsed.values
-    from_path = "Datastream" in implied
-    if from_path:
-        if "Datastream" in parsed.relations:
-            raise BadRequest("Observation.Datastream is given by the URL; leave it out of the body")
-        datastream_id = implied["Datastream"]
-    elif "Datastream" in parsed.relations:
-        ds_value = parsed.relations["Datastream"]
-        datastream_id = _link_id(ENTITY_TYPES["Datastream"], ds_value, "Observation.Datastream")
-        if datastream_id is None:
-            datastream_id = await create(ctx, ENTITY_TYPES["Datastream"], ds_value)
-    else:
-        raise BadRequest("Observation.Datastream is mandatory: link one with {\"@iot.id\": n}")
+    from_path = "Datastream" in implied or "MultiDatastream" in implied
+    datastream_id = multi_datastream_id = None
+    if "Datastream" in parsed.relations and "MultiDatastream" in parsed.relations:
+        raise BadRequest("an Observation belongs to a Datastream or a MultiDatastream, not both")
+    for name in ("Datastream", "MultiDatastream"):
+        if name in implied:
+            if "Datastream" in parsed.relations or "MultiDatastream" in parsed.relations:
+                raise BadRequest(f"Observation.{name} is given by the URL; leave the "
+                                 "Datastream out of the body")
+            ident = implied[name]
+        elif name in parsed.relations:
+            value = parsed.relations[name]
+            ident = _link_id(ENTITY_TYPES[name], value, f"Observation.{name}")
+            if ident is None:
+                ident = await create(ctx, ENTITY_TYPES[name], value)
+        else:
+            continue
+        if name == "Datastream":
+            datastream_id = ident
+        else:
+            multi_datastream_id = ident
+    if datastream_id is None and multi_datastream_id is None:
+        raise BadRequest("Observation.Datastream is mandatory: link one with {\"@iot.id\": n} "
+                         "(or a MultiDatastream)")
 
     feature_id, feature = implied.get("FeatureOfInterest"), None
     if "FeatureOfInterest" in parsed.relations:
@@ -330,6 +372,8 @@ async def observation_record(ctx: WriteContext, data: Any,
         feature_id=feature_id,
         feature=feature,
         datastream_from_path=from_path,
+        multi_datastream_id=multi_datastream_id,
+        tenant_id=ctx.tenant_id,
     )
 
 
@@ -353,7 +397,8 @@ async def load_row(ctx: WriteContext, entity: EntityType, ident: int) -> dict[st
     if row is None:
         raise NotFound(f"no {entity.name} with id {ident}")
     if row["tenant_id"] != ctx.tenant_id:
-        raise NotFound(f"no {entity.name} with id {ident}")
+        raise Forbidden(f"{entity.name} {ident} belongs to another municipality; only its own "
+                        "municipality may change it")
     return dict(row)
 
 
@@ -377,6 +422,8 @@ async def update_entity(ctx: WriteContext, entity: EntityType, ident: int, data:
                                                f"{entity.name}.{f.name}")
     if entity.name == "Observation" and "result_type" in values and values["result_type"] is None:
         raise BadRequest("Observation.result is mandatory")
+    if entity.name == "MultiDatastream":
+        check_multi_datastream({**current, **values})
 
     table = entity_tables[entity.name]
     for rel in entity.to_one:
@@ -410,7 +457,17 @@ async def update_entity(ctx: WriteContext, entity: EntityType, ident: int, data:
     if entity.name == "Observation":
         await refresh_datastream_summary(ctx, [current["datastream_id"],
                                                values.get("datastream_id")])
+        await refresh_datastream_summary(ctx, [current.get("multi_datastream_id"),
+                                               values.get("multi_datastream_id")], multi=True)
     after = await load_row(ctx, entity, ident)
+    if entity.name == "Observation":
+        await check_observation_stream(ctx, after)
+        # Derived data (rollups) of the old and the new time and Datastream is recomputed.
+        await ctx.writer.observations_changed(ctx.conn, [
+            (r["datastream_id"], r["phenomenon_time_start"], r["phenomenon_time_start"])
+            for r in (current, after)])
+    if entity.name == "MultiDatastream":
+        await check_multi_datastream_links(ctx, ident, after)
     ctx.events.append(EntityEvent("update", entity.name, ident, ctx.tenant_id, after))
 
 
@@ -517,6 +574,17 @@ def _remove(parent: Any, key: str, path: str) -> None:
 async def delete_entity(ctx: WriteContext, entity: EntityType, ident: int) -> None:
     row = await load_row(ctx, entity, ident)
     table = entity_tables[entity.name]
+    affected: list[int | None] = []
+    spans: list[tuple] = []  # (Datastream, first, last time) of Observations that go
+    if entity.name == "FeatureOfInterest":
+        # Its Observations go with it (foreign key cascade); their Datastreams' summaries shrink.
+        obs = entity_tables["Observation"]
+        affected = list((await ctx.conn.execute(
+            select(obs.c.datastream_id).where(obs.c.feature_id == ident).distinct())).scalars())
+        spans = [tuple(r) for r in await ctx.conn.execute(
+            select(obs.c.datastream_id, func.min(obs.c.phenomenon_time_start),
+                   func.max(obs.c.phenomenon_time_start))
+            .where(obs.c.feature_id == ident).group_by(obs.c.datastream_id))]
     await ctx.conn.execute(delete(table).where(table.c.id == ident))
     if entity.name == "Location":
         # HistoricalLocations that pointed only at this Location have lost their meaning.
@@ -528,26 +596,32 @@ async def delete_entity(ctx: WriteContext, entity: EntityType, ident: int) -> No
         ))
     if entity.name == "Observation":
         await refresh_datastream_summary(ctx, [row["datastream_id"]])
-    if entity.name == "FeatureOfInterest":
-        # Its Observations went with it; their Datastreams' summaries may have shrunk.
-        pass
+        await refresh_datastream_summary(ctx, [row.get("multi_datastream_id")], multi=True)
+        spans = [(row["datastream_id"], row["phenomenon_time_start"], row["phenomenon_time_start"])]
+    if spans:
+        await ctx.writer.observations_changed(ctx.conn, spans)
+    if affected:
+        await refresh_datastream_summary(ctx, affected)
     ctx.events.append(EntityEvent("delete", entity.name, ident, ctx.tenant_id, None))
 
 
-async def refresh_datastream_summary(ctx: WriteContext, ids: list[int | None]) -> None:
-    """Recompute phenomenonTime, resultTime and observedArea after an update or delete."""
+async def refresh_datastream_summary(ctx: WriteContext, ids: list[int | None],
+                                     multi: bool = False) -> None:
+    """Recompute phenomenonTime, resultTime and observedArea after an update or delete (of
+    Datastreams, or with `multi` of MultiDatastreams)."""
     obs = entity_tables["Observation"]
-    ds = entity_tables["Datastream"]
+    ds = entity_tables["MultiDatastream" if multi else "Datastream"]
+    stream_col = obs.c.multi_datastream_id if multi else obs.c.datastream_id
     ft = entity_tables["FeatureOfInterest"]
     for ident in {i for i in ids if i is not None}:
         row = (await ctx.conn.execute(select(
             func.min(obs.c.phenomenon_time_start),
             func.max(func.coalesce(obs.c.phenomenon_time_end, obs.c.phenomenon_time_start)),
             func.min(obs.c.result_time), func.max(obs.c.result_time),
-        ).where(obs.c.datastream_id == ident))).first()
+        ).where(stream_col == ident))).first()
         geoms = [g for g in (await ctx.conn.execute(
             select(ft.c.feature_geom).where(ft.c.id.in_(
-                select(obs.c.feature_id).where(obs.c.datastream_id == ident).distinct()))
+                select(obs.c.feature_id).where(stream_col == ident).distinct()))
         )).scalars() if g is not None]
         area = shapely.union_all(geoms).convex_hull if geoms else None
         await ctx.conn.execute(update(ds).where(ds.c.id == ident).values(
@@ -555,6 +629,59 @@ async def refresh_datastream_summary(ctx: WriteContext, ids: list[int | None]) -
             result_time_start=_as_time(row[2]), result_time_end=_as_time(row[3]),
             observed_area_geom=area, observed_area=geometry_to_geojson(area),
         ))
+
+
+# ---------------------------------------------------------------------------------------------
+# MultiDatastream rules (extension of SensorThings 1.1)
+
+MULTI_OBSERVED_PROPERTIES = "multi_datastream_observed_properties"
+COMPLEX_OBSERVATION = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation"
+
+
+def check_multi_datastream(values: dict[str, Any]) -> None:
+    """unitOfMeasurements and multiObservationDataTypes: one entry per result component."""
+    uoms = values.get("unit_of_measurements")
+    types = values.get("multi_observation_data_types")
+    if values.get("observation_type") != COMPLEX_OBSERVATION:
+        raise BadRequest(f"MultiDatastream.observationType must be {COMPLEX_OBSERVATION}")
+    if not uoms or not all(isinstance(u, dict) for u in uoms):
+        raise BadRequest("MultiDatastream.unitOfMeasurements must be a non-empty array of "
+                         "unitOfMeasurement objects, one per result component")
+    if not types or not all(isinstance(t, str) for t in types):
+        raise BadRequest("MultiDatastream.multiObservationDataTypes must be a non-empty array of "
+                         "observation type URIs, one per result component")
+    if len(uoms) != len(types):
+        raise BadRequest(f"MultiDatastream: unitOfMeasurements has {len(uoms)} entries but "
+                         f"multiObservationDataTypes has {len(types)}; give one of each per "
+                         "result component")
+
+
+async def check_multi_datastream_links(ctx: WriteContext, ident: int,
+                                       values: dict[str, Any]) -> None:
+    """A MultiDatastream has exactly one ObservedProperty per result component."""
+    link = link_tables[MULTI_OBSERVED_PROPERTIES]
+    count = (await ctx.conn.execute(select(func.count()).select_from(link).where(
+        link.c.multi_datastream_id == ident))).scalar_one()
+    expected = len(values.get("unit_of_measurements") or ())
+    if count != expected:
+        raise BadRequest(f"MultiDatastream: {expected} result components need {expected} "
+                         f"different ObservedProperties (in component order), got {count}")
+
+
+async def check_observation_stream(ctx: WriteContext, row: dict[str, Any]) -> None:
+    """After an update: one Datastream or MultiDatastream, and a result that fits it."""
+    from ortspuls.timeseries.writer import multi_result_problem
+
+    if (row["datastream_id"] is None) == (row.get("multi_datastream_id") is None):
+        raise BadRequest("an Observation belongs to exactly one Datastream or MultiDatastream")
+    if row.get("multi_datastream_id") is not None:
+        mds = entity_tables["MultiDatastream"]
+        types = (await ctx.conn.execute(select(mds.c.multi_observation_data_types).where(
+            mds.c.id == row["multi_datastream_id"]))).scalar_one_or_none() or []
+        problem = multi_result_problem((row["result_type"], row["result_number"],
+                                        row["result_string"], row["result_json"]), types)
+        if problem is not None:
+            raise BadRequest(f"MultiDatastream {row['multi_datastream_id']}: {problem}")
 
 
 def _as_time(value: Any) -> Any:

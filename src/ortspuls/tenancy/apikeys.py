@@ -31,14 +31,32 @@ class ApiKeyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: the key's name, its tenant and its scope."""
+    """Who is asking: an API key (its name, tenant and scope) or a logged-in user.
+
+    `tenant_ids` are the tenants whose internal data the caller may read: a key's own tenant,
+    a user's memberships. Writes always go to `tenant_id`.
+    """
 
     name: str
     tenant_id: int
     scope: str
+    tenant_ids: frozenset[int] = frozenset()
+    key_id: int | None = None
+    user_id: int | None = None
 
     def allows(self, scope: str) -> bool:
         return _RANK[self.scope] >= _RANK[scope]
+
+    @property
+    def own_tenants(self) -> frozenset[int]:
+        return self.tenant_ids or frozenset((self.tenant_id,))
+
+    @property
+    def actor_kind(self) -> str:
+        """For the audit log: "user", "key" or "system" (anonymous writes in local setups)."""
+        if self.user_id is not None:
+            return "user"
+        return "key" if self.key_id is not None else "system"
 
 
 def hash_key(key: str) -> str:
@@ -68,12 +86,14 @@ async def create_key(db: Database, name: str, scope: str,
     return key
 
 
-async def list_keys(db: Database) -> list[dict]:
+async def list_keys(db: Database, tenant_id: int | None = None) -> list[dict]:
+    stmt = select(api_keys.c.id, api_keys.c.name, api_keys.c.scope, api_keys.c.prefix,
+                  api_keys.c.created_at, api_keys.c.revoked_at, api_keys.c.tenant_id
+                  ).order_by(api_keys.c.id)
+    if tenant_id is not None:
+        stmt = stmt.where(api_keys.c.tenant_id == tenant_id)
     async with db.read() as conn:
-        rows = await conn.execute(select(
-            api_keys.c.name, api_keys.c.scope, api_keys.c.prefix, api_keys.c.created_at,
-            api_keys.c.revoked_at, api_keys.c.tenant_id).order_by(api_keys.c.id))
-        return [dict(r._mapping) for r in rows]
+        return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 
 async def revoke_key(db: Database, name: str, tenant_id: int = DEFAULT_TENANT_ID) -> bool:
@@ -99,11 +119,12 @@ class KeyVerifier:
             return cached[1]
         async with self.db.read() as conn:
             row = (await conn.execute(select(
-                api_keys.c.name, api_keys.c.tenant_id, api_keys.c.scope, api_keys.c.revoked_at
+                api_keys.c.id, api_keys.c.name, api_keys.c.tenant_id, api_keys.c.scope,
+                api_keys.c.revoked_at
             ).where(api_keys.c.key_hash == digest))).first()
         principal = None
         if row is not None and row.revoked_at is None:
-            principal = Principal(row.name, row.tenant_id, row.scope)
+            principal = Principal(row.name, row.tenant_id, row.scope, key_id=row.id)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + CACHE_SECONDS, principal)

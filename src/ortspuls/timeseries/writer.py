@@ -9,12 +9,17 @@
 Per batch, not per row: the Datastreams are looked up once, missing FeaturesOfInterest are
 generated from the Things' Locations once, and Datastream summaries (phenomenonTime,
 resultTime, observedArea) are updated once.
+
+Hooks let derived data (the rollups of `timeseries/rollups.py`) change in the same transaction
+as the observations: `batch_hooks` run after each batch is inserted, `change_hooks` when
+Observations are updated or deleted (`observations_changed`, called by `sta/write.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +28,11 @@ import shapely
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ortspuls.db.bulk import insert_observations
 from ortspuls.db.engine import Database
+from ortspuls.db.partitions import PartitionKeeper, month_of
 from ortspuls.db.schema import entity_tables, link_tables
-from ortspuls.sta.errors import BadRequest, NotFound, StaError
+from ortspuls.sta.errors import BadRequest, Forbidden, NotFound, StaError
 from ortspuls.sta.values import geometry_to_geojson
 from ortspuls.timeseries.events import EntityEvent, EventBus
 
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 OBSERVATIONS = entity_tables["Observation"]
 DATASTREAMS = entity_tables["Datastream"]
+MULTI_DATASTREAMS = entity_tables["MultiDatastream"]
 FEATURES = entity_tables["FeatureOfInterest"]
 LOCATIONS = entity_tables["Location"]
 THING_LOCATIONS = link_tables["thing_locations"]
@@ -52,7 +60,7 @@ class NewFeature:
 class NewObservation:
     """A validated observation, ready to store."""
 
-    datastream_id: int
+    datastream_id: int | None
     phenomenon_time_start: datetime
     phenomenon_time_end: datetime | None
     result: tuple[int, float | None, str | None, Any]
@@ -65,8 +73,21 @@ class NewObservation:
     feature: NewFeature | None = None
     # The Datastream was named in the URL path (404 when missing) rather than in the body (400).
     datastream_from_path: bool = False
+    # MultiDatastream extension: set instead of datastream_id (exactly one of the two).
+    multi_datastream_id: int | None = None
+    # The tenant of the API key or user that sends it: its (Multi)Datastream and a linked
+    # feature must belong to that tenant (else 403). None: a trusted internal source (ingest
+    # resolved the Datastream from the tenant's own device).
+    tenant_id: int | None = None
     # Set while writing.
     row: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def stream_key(self) -> tuple[str, int | None]:
+        """("d", Datastream id) or ("m", MultiDatastream id)."""
+        if self.multi_datastream_id is not None:
+            return ("m", self.multi_datastream_id)
+        return ("d", self.datastream_id)
 
 
 @dataclass(slots=True)
@@ -77,6 +98,8 @@ class _Stream:
     phenomenon: tuple[datetime | None, datetime | None]
     result: tuple[datetime | None, datetime | None]
     area: Any
+    # MultiDatastreams: the multiObservationDataTypes every result array must match.
+    types: list | None = None
 
 
 class ObservationWriter:
@@ -89,6 +112,13 @@ class ObservationWriter:
         self._queue: asyncio.Queue[tuple[NewObservation, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._last_batch = 1
+        # PostgreSQL: monthly partitions, created when a batch brings a new month.
+        self.partitions = None if db.is_sqlite else PartitionKeeper(db)
+        self._background: set[asyncio.Task] = set()
+        # async fn(conn, rows): inside the batch transaction, after the rows are inserted.
+        self.batch_hooks: list[Callable[[AsyncConnection, list[dict]], Awaitable[None]]] = []
+        # async fn(conn, spans): Observations of (Datastream id, first, last time) changed.
+        self.change_hooks: list[Callable[[AsyncConnection, list[tuple]], Awaitable[None]]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -130,6 +160,15 @@ class ObservationWriter:
     async def insert(self, conn: AsyncConnection,
                      records: list[NewObservation]) -> tuple[list[dict], list[EntityEvent]]:
         """Store inside the caller's transaction; raises the first record's error."""
+        if self.partitions is not None:
+            # The caller's transaction will hold locks the attach needs: create the partitions
+            # after it has ended; until then the rows sit in the default partition.
+            months = batch_months(records)
+            if self.partitions.missing(months):
+                task = asyncio.get_running_loop().create_task(
+                    self.partitions.ensure_after(conn, months))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         results = await self._insert(conn, records)
         for result in results:
             if isinstance(result, StaError):
@@ -143,17 +182,20 @@ class ObservationWriter:
         while True:
             batch = [await self._queue.get()]
             deadline = loop.time() + self.max_delay
+            waited = False
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
                     continue
                 except asyncio.QueueEmpty:
                     pass
-                # Under load, wait a moment for more; alone, write at once.
+                # Under load, wait a moment for more (one sleep, not a polling loop: each
+                # wake-up costs CPU the requests need); alone, write at once.
                 remaining = deadline - loop.time()
-                if self._last_batch <= 1 or remaining <= 0:
+                if waited or self._last_batch <= 1 or remaining <= 0:
                     break
-                await asyncio.sleep(min(remaining, 0.0005))
+                waited = True
+                await asyncio.sleep(remaining)
             self._last_batch = len(batch)
             records = [obs for obs, _ in batch]
             try:
@@ -170,6 +212,9 @@ class ObservationWriter:
                     future.set_result(result)
 
     async def _commit(self, records: list[NewObservation]) -> list[dict | StaError]:
+        if self.partitions is not None:
+            # Outside the write transaction: attaching a partition must not wait on ourselves.
+            await self.partitions.ensure(batch_months(records))
         try:
             async with self.db.write() as conn:
                 results = await self._insert(conn, records)
@@ -193,11 +238,29 @@ class ObservationWriter:
     async def _insert(self, conn: AsyncConnection,
                       records: list[NewObservation]) -> list[dict | StaError]:
         results: list[dict | StaError | None] = [None] * len(records)
-        streams = await self._load_streams(conn, {r.datastream_id for r in records})
+        streams = await self._load_streams(conn, {r.stream_key for r in records})
         for i, record in enumerate(records):
-            if record.datastream_id not in streams:
+            key = record.stream_key
+            stream = streams.get(key)
+            if (stream is not None and stream.types is None
+                    and (record.tenant_id is None or stream.tenant_id == record.tenant_id)
+                    and (record.datastream_id is None) != (record.multi_datastream_id is None)):
+                continue  # the usual case, checked once per record in bulk batches
+            kind, sid = key
+            name = "MultiDatastream" if kind == "m" else "Datastream"
+            if (record.datastream_id is None) == (record.multi_datastream_id is None):
+                results[i] = BadRequest("an Observation belongs to exactly one Datastream or "
+                                        "MultiDatastream")
+            elif stream is None:
                 cls = NotFound if record.datastream_from_path else BadRequest
-                results[i] = cls(f"no Datastream with id {record.datastream_id}")
+                results[i] = cls(f"no {name} with id {sid}")
+            elif record.tenant_id is not None and stream.tenant_id != record.tenant_id:
+                results[i] = Forbidden(f"{name} {sid} belongs to another municipality; only "
+                                       "its own municipality may add Observations to it")
+            elif stream.types is not None:
+                problem = multi_result_problem(record.result, stream.types)
+                if problem is not None:
+                    results[i] = BadRequest(f"MultiDatastream {sid}: {problem}")
 
         geoms = await self._resolve_features(conn, records, streams, results)
 
@@ -206,11 +269,12 @@ class ObservationWriter:
             rows = []
             for i in todo:
                 rec = records[i]
-                stream = streams[rec.datastream_id]
+                stream = streams[rec.stream_key]
                 kind, number, string, other = rec.result
                 rows.append({
                     "tenant_id": stream.tenant_id,
                     "datastream_id": rec.datastream_id,
+                    "multi_datastream_id": rec.multi_datastream_id,
                     "feature_id": rec.feature_id,
                     "phenomenon_time_start": rec.phenomenon_time_start,
                     "phenomenon_time_end": rec.phenomenon_time_end,
@@ -224,27 +288,47 @@ class ObservationWriter:
                     "valid_time_end": rec.valid_time_end,
                     "parameters": rec.parameters,
                 })
-            stmt = insert(OBSERVATIONS).returning(OBSERVATIONS.c.id, sort_by_parameter_order=True)
-            ids = (await conn.execute(stmt, rows)).scalars().all()
+            # COPY on PostgreSQL, executemany on SQLite (ortspuls.db.bulk).
+            ids = await insert_observations(conn, rows)
             for i, row, id_ in zip(todo, rows, ids, strict=True):
                 row["id"] = id_
                 results[i] = row
             await self._update_streams(conn, streams, [records[i] for i in todo], geoms)
+            if self.batch_hooks:
+                stored = [results[i] for i in todo]
+                for hook in self.batch_hooks:
+                    await hook(conn, stored)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
-    async def _load_streams(self, conn: AsyncConnection, ids: set[int]) -> dict[int, _Stream]:
-        if not ids:
-            return {}
-        d = DATASTREAMS.c
-        stmt = select(d.id, d.tenant_id, d.thing_id, d.phenomenon_time_start,
-                      d.phenomenon_time_end, d.result_time_start, d.result_time_end,
-                      d.observed_area_geom).where(d.id.in_(sorted(ids)))
-        return {
-            r.id: _Stream(r.id, r.tenant_id, r.thing_id,
-                          (r.phenomenon_time_start, r.phenomenon_time_end),
-                          (r.result_time_start, r.result_time_end), r.observed_area_geom)
-            for r in await conn.execute(stmt)
-        }
+    async def observations_changed(self, conn: AsyncConnection,
+                                   spans: list[tuple[int | None, Any, Any]]) -> None:
+        """Observations were updated or deleted inside `conn`'s transaction: `spans` are
+        (Datastream id, first phenomenonTime, last phenomenonTime) before and after."""
+        spans = [s for s in spans if s[0] is not None and s[1] is not None]
+        if spans:
+            for hook in self.change_hooks:
+                await hook(conn, spans)
+
+    async def _load_streams(self, conn: AsyncConnection,
+                            keys: set[tuple[str, int | None]]) -> dict[tuple[str, int], _Stream]:
+        out: dict[tuple[str, int], _Stream] = {}
+        for kind, table in (("d", DATASTREAMS), ("m", MULTI_DATASTREAMS)):
+            ids = sorted(i for k, i in keys if k == kind and i is not None)
+            if not ids:
+                continue
+            d = table.c
+            cols = [d.id, d.tenant_id, d.thing_id, d.phenomenon_time_start,
+                    d.phenomenon_time_end, d.result_time_start, d.result_time_end,
+                    d.observed_area_geom]
+            if kind == "m":
+                cols.append(d.multi_observation_data_types)
+            for r in await conn.execute(select(*cols).where(d.id.in_(ids))):
+                out[(kind, r.id)] = _Stream(
+                    r.id, r.tenant_id, r.thing_id,
+                    (r.phenomenon_time_start, r.phenomenon_time_end),
+                    (r.result_time_start, r.result_time_end), r.observed_area_geom,
+                    list(r.multi_observation_data_types or []) if kind == "m" else None)
+        return out
 
     async def _resolve_features(self, conn, records, streams, results) -> dict[int, Any]:
         """Give every record a feature_id; returns the geometry of each feature used."""
@@ -253,18 +337,26 @@ class ObservationWriter:
         linked = {r.feature_id for i, r in enumerate(records)
                   if results[i] is None and r.feature_id is not None}
         if linked:
-            found = {row.id: row.feature_geom for row in await conn.execute(
-                select(FEATURES.c.id, FEATURES.c.feature_geom)
-                .where(FEATURES.c.id.in_(sorted(linked))))}
+            owners: dict[int, int] = {}
+            found = {}
+            for row in await conn.execute(
+                    select(FEATURES.c.id, FEATURES.c.feature_geom, FEATURES.c.tenant_id)
+                    .where(FEATURES.c.id.in_(sorted(linked)))):
+                found[row.id] = row.feature_geom
+                owners[row.id] = row.tenant_id
             geoms.update(found)
             for i, r in enumerate(records):
                 if results[i] is None and r.feature_id is not None and r.feature_id not in found:
                     results[i] = BadRequest(f"no FeatureOfInterest with id {r.feature_id}")
+                elif (results[i] is None and r.feature_id is not None
+                      and r.tenant_id is not None and owners[r.feature_id] != r.tenant_id):
+                    results[i] = Forbidden(f"FeatureOfInterest {r.feature_id} belongs to "
+                                           "another municipality; link one of your own")
         # 2. Features given inline are created.
         inline = [i for i, r in enumerate(records) if results[i] is None and r.feature is not None]
         if inline:
             rows = [{
-                "tenant_id": streams[records[i].datastream_id].tenant_id,
+                "tenant_id": streams[records[i].stream_key].tenant_id,
                 "name": records[i].feature.name,
                 "description": records[i].feature.description,
                 "encoding_type": records[i].feature.encoding_type,
@@ -282,10 +374,10 @@ class ObservationWriter:
         # 3. The others get the feature generated from their Thing's Location.
         missing = [i for i, r in enumerate(records) if results[i] is None and r.feature_id is None]
         if missing:
-            things = {streams[records[i].datastream_id].thing_id for i in missing}
+            things = {streams[records[i].stream_key].thing_id for i in missing}
             by_thing = await self._features_from_locations(conn, things, streams, geoms)
             for i in missing:
-                thing = streams[records[i].datastream_id].thing_id
+                thing = streams[records[i].stream_key].thing_id
                 feature_id = by_thing.get(thing)
                 if feature_id is None:
                     results[i] = BadRequest(
@@ -336,26 +428,25 @@ class ObservationWriter:
             out[thing] = feature_id
         return out
 
-    async def _update_streams(self, conn, streams: dict[int, _Stream],
+    async def _update_streams(self, conn, streams: dict[tuple[str, int], _Stream],
                               records: list[NewObservation], geoms: dict[int, Any]) -> None:
-        """Widen each Datastream's phenomenonTime, resultTime and observedArea once per batch."""
-        bounds: dict[int, list] = {}
-        features: dict[int, set[int]] = {}
+        """Widen each (Multi)Datastream's phenomenonTime, resultTime and observedArea once per
+        batch."""
+        by_stream: dict[tuple[str, int], list[NewObservation]] = {}
         for rec in records:
-            b = bounds.setdefault(rec.datastream_id, [None, None, None, None])
-            start, end = rec.phenomenon_time_start, rec.phenomenon_time_end or rec.phenomenon_time_start
-            if b[0] is None or start < b[0]:
-                b[0] = start
-            if b[1] is None or end > b[1]:
-                b[1] = end
-            if rec.result_time is not None:
-                if b[2] is None or rec.result_time < b[2]:
-                    b[2] = rec.result_time
-                if b[3] is None or rec.result_time > b[3]:
-                    b[3] = rec.result_time
-            features.setdefault(rec.datastream_id, set()).add(rec.feature_id)
+            by_stream.setdefault(rec.stream_key, []).append(rec)
+        bounds: dict[tuple[str, int], list] = {}
+        features: dict[tuple[str, int], set[int]] = {}
+        # min/max over lists: bulk batches of thousands of rows cost C loops, not Python ones.
+        for key, recs in by_stream.items():
+            starts = [r.phenomenon_time_start for r in recs]
+            ends = [r.phenomenon_time_end or r.phenomenon_time_start for r in recs]
+            times = [r.result_time for r in recs if r.result_time is not None]
+            bounds[key] = [min(starts), max(ends), min(times) if times else None,
+                           max(times) if times else None]
+            features[key] = {r.feature_id for r in recs}
 
-        params = []
+        params: dict[str, list] = {"d": [], "m": []}
         for sid, (p0, p1, r0, r1) in bounds.items():
             s = streams[sid]
             new = {
@@ -380,11 +471,13 @@ class ObservationWriter:
             s.phenomenon = (new["phenomenon_time_start"], new["phenomenon_time_end"])
             s.result = (new["result_time_start"], new["result_time_end"])
             s.area = area
-            params.append({"sid": sid, **new, "observed_area_geom": area,
-                           "observed_area": geometry_to_geojson(area)})
-        if params:
-            d = DATASTREAMS.c
-            stmt = update(DATASTREAMS).where(d.id == bindparam("sid")).values(
+            params[sid[0]].append({"sid": sid[1], **new, "observed_area_geom": area,
+                                   "observed_area": geometry_to_geojson(area)})
+        for kind, table in (("d", DATASTREAMS), ("m", MULTI_DATASTREAMS)):
+            if not params[kind]:
+                continue
+            d = table.c
+            stmt = update(table).where(d.id == bindparam("sid")).values(
                 phenomenon_time_start=bindparam("phenomenon_time_start"),
                 phenomenon_time_end=bindparam("phenomenon_time_end"),
                 result_time_start=bindparam("result_time_start"),
@@ -392,7 +485,7 @@ class ObservationWriter:
                 observed_area=bindparam("observed_area"),
                 observed_area_geom=bindparam("observed_area_geom"),
             )
-            await conn.execute(stmt, params)
+            await conn.execute(stmt, params[kind])
 
 
 def _min(a, b):
@@ -409,6 +502,50 @@ def _max(a, b):
     if b is None:
         return a
     return max(a, b)
+
+
+def batch_months(records: list[NewObservation]) -> set[tuple[int, int]]:
+    """The calendar months (UTC) of a batch's phenomenonTimes; usually one."""
+    times = [r.phenomenon_time_start for r in records if r.phenomenon_time_start is not None]
+    if not times:
+        return set()
+    first, last = month_of(min(times)), month_of(max(times))
+    if first == last:
+        return {first}
+    return {month_of(t) for t in times}
+
+
+# multiObservationDataTypes whose result components have a JSON type to check.
+_NUMBER_TYPES = {
+    "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement": "a number",
+    "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_CountObservation": "an integer",
+    "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_TruthObservation": "true or false",
+}
+
+
+def multi_result_problem(result: tuple, types: list) -> str | None:
+    """Why a MultiDatastream result does not fit its multiObservationDataTypes, or None."""
+    _kind, _number, _string, value = result
+    if not isinstance(value, list):
+        return (f"the result must be a JSON array of {len(types)} values, one per "
+                "multiObservationDataTypes entry")
+    if len(value) != len(types):
+        return (f"the result has {len(value)} values but multiObservationDataTypes has "
+                f"{len(types)}")
+    for index, (item, kind_uri) in enumerate(zip(value, types, strict=True)):
+        expected = _NUMBER_TYPES.get(kind_uri)
+        if expected is None or item is None:
+            continue
+        ok = (
+            (expected == "a number" and isinstance(item, int | float))
+            or (expected == "an integer" and isinstance(item, int))
+            or (expected == "true or false" and isinstance(item, bool))
+        )
+        if expected != "true or false" and isinstance(item, bool):
+            ok = False
+        if not ok:
+            return f"result component {index} must be {expected}, got {item!r}"
+    return None
 
 
 def _event(row: dict[str, Any]) -> EntityEvent:

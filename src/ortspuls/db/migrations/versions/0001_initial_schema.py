@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import ortspuls.db.types
-from sqlalchemy.dialects import postgresql  # noqa: E402
+from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -222,10 +222,23 @@ def upgrade() -> None:
     with op.batch_alter_table('multi_datastream_observed_properties', schema=None) as batch_op:
         batch_op.create_index('ix_multi_datastream_observed_properties_multi_datastream_id', ['multi_datastream_id'], unique=False)
 
+    is_postgresql = op.get_bind().dialect.name == "postgresql"
+    if is_postgresql:
+        # Observations are partitioned by month of phenomenonTime (ortspuls.db.partitions): the
+        # primary key must contain the partition key, and ids come from one sequence.
+        op.execute("CREATE SEQUENCE observations_id_seq AS bigint")
+        observation_id = sa.Column('id', sa.BigInteger(), nullable=False,
+                                   server_default=sa.text("nextval('observations_id_seq')"))
+        observation_pk = sa.PrimaryKeyConstraint('id', 'phenomenon_time_start', name=op.f('pk_observations'))
+        partitioning = {"postgresql_partition_by": "RANGE (phenomenon_time_start)"}
+    else:
+        observation_id = sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False)
+        observation_pk = sa.PrimaryKeyConstraint('id', name=op.f('pk_observations'))
+        partitioning = {}
     op.create_table('observations',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    observation_id,
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('phenomenon_time_start', ortspuls.db.types.Timestamp(), nullable=True),
+    sa.Column('phenomenon_time_start', ortspuls.db.types.Timestamp(), nullable=False),
     sa.Column('phenomenon_time_end', ortspuls.db.types.Timestamp(), nullable=True),
     sa.Column('result_time', ortspuls.db.types.Timestamp(), nullable=True),
     sa.Column('result_type', sa.SmallInteger(), nullable=False),
@@ -243,8 +256,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['feature_id'], ['features.id'], name=op.f('fk_observations_feature_id_features'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['multi_datastream_id'], ['multi_datastreams.id'], name=op.f('fk_observations_multi_datastream_id_multi_datastreams'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_observations_tenant_id_tenants')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_observations'))
+    observation_pk,
+    **partitioning,
     )
+    if is_postgresql:
+        op.execute("ALTER SEQUENCE observations_id_seq OWNED BY observations.id")
+        # Rows of a month without its own partition land here until `ensure_partitions` moves
+        # them; monthly partitions are created at migration, at start and by the writer.
+        op.execute("CREATE TABLE observations_default PARTITION OF observations DEFAULT")
     with op.batch_alter_table('observations', schema=None) as batch_op:
         batch_op.create_index('ix_observations_datastream_time', ['datastream_id', 'phenomenon_time_start', 'id'], unique=False)
         batch_op.create_index('ix_observations_feature_id', ['feature_id'], unique=False)

@@ -1,0 +1,150 @@
+"""The observation writer's database paths (COPY on PostgreSQL, executemany on SQLite), run
+in-process against real databases of both kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import shapely
+from sqlalchemy import insert, select, text
+from tests.conftest import TEST_DATABASES, database_args_for
+
+from ortspuls.db import bulk
+from ortspuls.db.engine import Database
+from ortspuls.db.migrate import upgrade
+from ortspuls.db.schema import entity_tables, link_tables
+from ortspuls.sta.values import RESULT_FLOAT, RESULT_JSON, RESULT_STRING
+from ortspuls.timeseries.events import EventBus
+from ortspuls.timeseries.writer import NewObservation, ObservationWriter
+
+# Fixtures run on the session loop (pyproject); the tests must share it.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+OBS = entity_tables["Observation"]
+T0 = datetime(2021, 1, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=TEST_DATABASES)
+def db_url(request) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp, \
+            database_args_for(request.param, Path(tmp)) as args:
+        yield (args[args.index("--database-url") + 1] if "--database-url" in args
+               else f"sqlite:///{tmp}/ortspuls.sqlite3")
+
+
+@pytest.fixture
+async def db(db_url) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    await upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def make_datastream(db: Database) -> int:
+    t = entity_tables
+    async with db.write() as conn:
+        async def add(table, **values) -> int:
+            return (await conn.execute(insert(table).values(tenant_id=1, **values)
+                                       .returning(table.c.id))).scalar_one()
+
+        sensor = await add(t["Sensor"], name="s", description="d", encoding_type="text/plain")
+        prop = await add(t["ObservedProperty"], name="p", definition="d", description="d")
+        thing = await add(t["Thing"], name="t", description="d")
+        point = shapely.Point(9.1, 48.7)
+        location = await add(t["Location"], name="l", description="d",
+                             encoding_type="application/geo+json",
+                             location={"type": "Point", "coordinates": [9.1, 48.7]},
+                             location_geom=point)
+        await conn.execute(insert(link_tables["thing_locations"]).values(
+            thing_id=thing, location_id=location))
+        return await add(t["Datastream"], name="ds", description="d",
+                         observation_type="OM_Measurement", thing_id=thing, sensor_id=sensor,
+                         observed_property_id=prop)
+
+
+def record(ds: int, i: int) -> NewObservation:
+    kinds = [(RESULT_FLOAT, 20.0 + i, None, None), (RESULT_STRING, None, f"wert {i}", None),
+             (RESULT_JSON, None, None, {"a": [i, "ü"]})]
+    return NewObservation(
+        datastream_id=ds, phenomenon_time_start=T0 + timedelta(minutes=i),
+        phenomenon_time_end=None, result=kinds[i % 3],
+        result_time=T0 + timedelta(minutes=i, seconds=1),
+        parameters={"batterie": i} if i % 2 else None)
+
+
+@pytest.mark.parametrize("size", [300, 20])  # COPY on PostgreSQL, and INSERT … unnest
+async def test_bulk_batch_spanning_two_months_is_stored_exactly(db, size):
+    ds = await make_datastream(db)
+    writer = ObservationWriter(db, EventBus())
+    records = [record(ds, i) for i in range(size)]  # from 23:00 Jan 31
+    assert (size >= bulk.COPY_MIN_ROWS) == (size == 300)
+    out = await writer.submit_many(records)
+    ids = [row["id"] for row in out]
+    assert len(set(ids)) == size
+    async with db.read() as conn:
+        rows = {r.id: r for r in await conn.execute(select(OBS).where(OBS.c.id.in_(ids)))}
+    assert len(rows) == size
+    for i, id_ in enumerate(ids):
+        row, rec = rows[id_], records[i]
+        assert row.datastream_id == ds
+        assert row.phenomenon_time_start == rec.phenomenon_time_start
+        assert row.result_time == rec.result_time
+        assert (row.result_type, row.result_number, row.result_string, row.result_json) == \
+            rec.result
+        assert row.parameters == rec.parameters
+        assert row.feature_id is not None
+    # The Datastream's phenomenonTime covers the batch (updated once per batch).
+    async with db.read() as conn:
+        d = entity_tables["Datastream"].c
+        span = (await conn.execute(select(d.phenomenon_time_start, d.phenomenon_time_end)
+                                   .where(d.id == ds))).one()
+    assert span == (T0, T0 + timedelta(minutes=size - 1))
+    if not db.is_sqlite:
+        async with db.read() as conn:
+            where = (await conn.execute(text(
+                "SELECT tableoid::regclass::text AS p, count(*) FROM observations "
+                "GROUP BY 1 ORDER BY 1"))).all()
+        assert [tuple(r) for r in where] == [("observations_y2021m01", min(size, 60)),
+                                             ("observations_y2021m02", max(size - 60, 0))][
+            :1 if size <= 60 else 2]
+
+
+@pytest.mark.parametrize("size", [40, 10])
+async def test_bad_record_in_a_bulk_batch_fails_alone(db, size):
+    ds = await make_datastream(db)
+    writer = ObservationWriter(db, EventBus())
+    records = [record(ds, i) for i in range(size)]
+    records[7].datastream_id = 999_999
+    out = await writer.submit_many(records)
+    assert "999999" in str(out[7])
+    stored = [r for i, r in enumerate(out) if i != 7]
+    assert all(isinstance(r, dict) for r in stored)
+    async with db.read() as conn:
+        count = (await conn.execute(select(OBS.c.id).where(
+            OBS.c.id.in_([r["id"] for r in stored])))).all()
+    assert len(count) == size - 1
+
+
+async def test_group_commit_of_concurrent_single_observations(db):
+    ds = await make_datastream(db)
+    writer = ObservationWriter(db, EventBus())
+    writer.start()
+    try:
+        rows = await asyncio.gather(*(writer.submit(record(ds, i)) for i in range(120)))
+    finally:
+        await writer.stop()
+    ids = {row["id"] for row in rows}
+    assert len(ids) == 120
+    async with db.read() as conn:
+        stored = {r.id: r for r in await conn.execute(select(OBS).where(OBS.c.id.in_(ids)))}
+    # Each caller got the id of its own observation.
+    for i, row in enumerate(rows):
+        assert stored[row["id"]].phenomenon_time_start == T0 + timedelta(minutes=i)
+        assert stored[row["id"]].result_type == record(ds, i).result[0]
