@@ -8,6 +8,7 @@ need `wrk` (Debian: apt-get install wrk) and PostgreSQL on 127.0.0.1:5432 as use
     python -m bench ingest --duration 20     # single POSTs, CreateObservations, raw insert rate
     python -m bench servers                  # uvicorn against granian
     python -m bench queries --sizes 2000000,50000000   # large sets are built once and kept
+    python -m bench query                    # query options: the issue's SQLite targets, keyset
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["all", "ingest", "servers", "queries"])
+    parser.add_argument("name", choices=["all", "ingest", "servers", "queries", "query"])
     parser.add_argument("--duration", type=float, default=10, help="seconds per load run")
     parser.add_argument("--sizes", default="2000000",
                         help="query data set sizes (observations), comma-separated, e.g. "
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import queries
 
         queries.run([int(s) for s in args.sizes.split(",")], databases)
+    if args.name in ("all", "query") and "sqlite" in databases:
+        from bench import query
+
+        query.run()
     return 0
 
 

@@ -104,7 +104,7 @@ def fresh_database(kind: str) -> Iterator[Target]:
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", "ortspuls.cli", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ortspuls", *args], capture_output=True,
                             text=True, env={**os.environ, **(env or {})}, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"ortspuls {' '.join(args)} failed: {result.stderr}")
@@ -156,7 +156,7 @@ def start_server(target: Target, workers: int = 1, http_server: str = "cli",
                # HTTP only: no embedded MQTT broker (and no clash with the machine's Mosquitto).
                "ORTSPULS_MQTT_PORT": "0", "ORTSPULS_MQTT_WS_PORT": "0", **(env or {})}
     if http_server == "cli":
-        cmd = [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(port),
+        cmd = [sys.executable, "-m", "ortspuls", "serve", "--port", str(port),
                "--workers", str(workers), *target.cli_args]
     elif http_server == "uvicorn":
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "ortspuls.app:app_from_env",
@@ -285,7 +285,7 @@ end
 
 def machine() -> dict:
     return {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "machine": platform.machine(), "loadavg_before": os.getloadavg()[0]}
+            "machine": platform.machine(), "loadavg_1min": os.getloadavg()[0]}
 
 
 def save(name: str, data: dict) -> Path:

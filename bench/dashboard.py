@@ -355,7 +355,7 @@ def measure_http(path: Path, stream: int, runs: int) -> dict[str, Any]:
     log = path.parent / "dashboard-bench-server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "ortspuls", "serve", "--port", str(port),
              "--database-url", f"sqlite:///{path}", "--data-dir", str(path.parent),
              "--mqtt-port", "0", "--mqtt-ws-port", "0", "--log-level", "warning"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

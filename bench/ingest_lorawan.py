@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 def cli(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "ortspuls.cli", *args], check=True,
+    return subprocess.run([sys.executable, "-m", "ortspuls", *args], check=True,
                           capture_output=True, text=True).stdout
 
 
@@ -165,7 +165,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "ORTSPULS_ACCESS_LOG": "false"}
     log = (work / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "ortspuls.cli", "serve", "--port",
+    server = subprocess.Popen([sys.executable, "-m", "ortspuls", "serve", "--port",
                                str(port), "--mqtt-port", "0", "--mqtt-ws-port", "0", *database],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     try:

@@ -77,7 +77,7 @@ class RunningServer:
         self.log = path.parent / "pages-bench-server.log"
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(self.port),
+                [sys.executable, "-m", "ortspuls", "serve", "--port", str(self.port),
                  "--database-url", f"sqlite:///{path}", "--data-dir", str(path.parent),
                  "--mqtt-port", "0", "--mqtt-ws-port", "0", "--log-level", "warning"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,7 +6,6 @@ data folder and creates API keys with the real CLI. Tests talk to it over HTTP w
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -18,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
+import psycopg
 import pytest
 
 # The databases every HTTP test runs against. ORTSPULS_TEST_DATABASES=sqlite narrows a local run;
@@ -36,7 +35,7 @@ def free_port() -> int:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True):
     """Run `ortspuls …` in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "ortspuls.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ortspuls", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, check=check, timeout=120)
 
 
@@ -82,7 +81,7 @@ def start_server(data_dir: Path, database_args: list[str], extra_env: dict[str, 
             mqtt_args += ["--mqtt-ws-port", str(mqtt_ws_port)]
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ortspuls.cli", "serve", "--port", str(port), *mqtt_args,
+            [sys.executable, "-m", "ortspuls", "serve", "--port", str(port), *mqtt_args,
              *database_args, *extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
@@ -118,15 +117,10 @@ def create_key(database_args: list[str], name: str, scope: str) -> str:
 
 
 def _pg_admin(sql: str, database: str = "postgres") -> None:
-    async def run() -> None:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+    # Synchronous on purpose: fixtures may be set up while an asyncio test loop is running.
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
 
 
 def create_pg_database(name: str) -> str:

@@ -6,10 +6,10 @@ import contextlib
 import logging
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Mount, Route
 
 from ortspuls import __version__, mqtt, web
@@ -34,6 +34,7 @@ from ortspuls.timeseries.events import EventBus
 from ortspuls.timeseries.latest import LatestValues
 from ortspuls.timeseries.rollups import RollupKeeper, ensure_rollups
 from ortspuls.timeseries.writer import ObservationWriter
+from ortspuls.web import tenant_pages
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if uri not in state.conformance:
                     state.conformance.append(uri)
                 state.server_settings_extra[uri] = state.mqtt.endpoints
+        state.demo = None
+        if settings.demo:
+            # Musterstadt's simulated devices send their uplinks to this server's webhooks.
+            from ortspuls.demo.simulator import DemoSimulator
+
+            state.demo = DemoSimulator(settings, db)
+            await state.demo.start()
         try:
             yield
         finally:
+            if state.demo is not None:
+                await state.demo.stop()
             if state.mqtt is not None:
                 await state.mqtt.stop()
             await state.ingest.stop()
@@ -141,6 +151,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The admin UI (accounts, keys, visibility, sharing, audit log) and one tenant's view
         # of the SensorThings API at /t/<slug>/v1.1.
         *admin_routes(),
+        # One tenant's dashboard pages and dashboard API at /t/<slug>/ (a county: roll-up).
+        *tenant_pages.routes(),
         *tenancy_http.tenant_routes(),
         Route("/{version:sta_version}", sta_http.root),
         Route("/{version:sta_version}/", sta_http.root),

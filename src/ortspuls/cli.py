@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 9876; 0: off)")
     serve.add_argument("--mqtt-url", help="use an external MQTT broker instead, e.g. "
                                           "mqtt://localhost:1883 (Mosquitto, EMQX)")
+    serve.add_argument("--demo", action="store_true",
+                       help="the demo town Musterstadt: seed an empty data folder (default "
+                            "./ortspuls-demo) with a year of data, then serve it with live "
+                            "simulated sensors")
+    from ortspuls.demo import cli as demo_cli
+
+    demo_cli.add_period_options(serve.add_argument_group(
+        "demo town", "with --demo, when its data folder is still empty"))
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _database_options(migrate)
@@ -84,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ortspuls.ingest import cli as ingest_cli
 
     ingest_cli.add_commands(sub, _database_options)
+    demo_cli.add_commands(sub, _database_options)
     return parser
 
 
@@ -262,7 +271,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         if args.command == "serve":
+            if args.demo:
+                from ortspuls.demo import cli as demo_cli
+
+                # Check the port before seeding for a minute, not after.
+                _check_port(settings.host, settings.port)
+                settings = demo_cli.prepare_serve(settings, args, _open)
             cmd_serve(settings)
+        elif args.command == "demo":
+            from ortspuls.demo import cli as demo_cli
+
+            demo_cli.run(args, settings, _open)
         elif args.command == "migrate":
             cmd_migrate(settings)
         elif args.command == "partitions":

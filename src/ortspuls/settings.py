@@ -80,6 +80,10 @@ class Settings:
     map_tile_attribution: str = ""
     town_outline: str = ""
     accessibility_contact: str = ""
+    # The demo town Musterstadt (`ortspuls serve --demo`): run its live simulator in this
+    # process; demo_speed > 1 makes the simulated devices send that many times more often.
+    demo: bool = False
+    demo_speed: float = 1.0
     # Accounts (admin UI, /admin): a session ends session_hours after login or after
     # session_idle_minutes without a request; after login_max_failures wrong passwords for one
     # e-mail address (or login_max_failures_per_ip from one client address) within

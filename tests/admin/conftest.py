@@ -79,7 +79,9 @@ def site(tmp_path_factory) -> Iterator[Site]:
         provider.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: sync Playwright keeps an asyncio loop running in the main thread while it is
+# open, which later tests (asyncio.run in fixtures, pytest-asyncio) must not find.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

@@ -24,9 +24,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ortspuls.query import Binary, Call, Expr, In, Literal, Path, Unary, parse_filter, to_text
 from tests.query.conftest import World, geometry, ok
+
+from ortspuls.query import (
+    FUNCTION_ARITY,
+    Binary,
+    Call,
+    Expr,
+    In,
+    Literal,
+    Path,
+    Unary,
+    parse_filter,
+    to_text,
+)
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -463,3 +474,51 @@ def test_generated_thing_filters_match_the_reference(dataset, expr):
     scope = f"properties/suite eq '{dataset.world.suite}-ref'"
     found = server_ids(dataset.world, "/Things", f"{scope} and ({text})")
     assert found == expected, text
+
+
+# ------------------------------------------------------ any filter: an answer, never a 500
+
+GEOGRAPHY = lit("POINT(8.4 49)", "geography")
+ANY_LITERALS = st.one_of(
+    NUMBER_LITERALS, STRING_LITERALS, TIME_LITERALS, DURATIONS,
+    st.sampled_from([lit(True, "bool"), lit(None, "null"), lit(date(2024, 3, 1), "date"),
+                     lit(time(10, 0), "time"), GEOGRAPHY]))
+ANY_PATHS = st.sampled_from([Path(tuple(p.split("/"))) for p in (
+    "id", "result", "phenomenonTime", "resultTime", "validTime", "parameters", "parameters/n",
+    "resultQuality", "Datastream/name", "Datastream/phenomenonTime", "Datastream/observedArea",
+    "Datastream/Thing/properties/kind", "Datastream/Thing/Locations/location",
+    "FeatureOfInterest/feature", "FeatureOfInterest/name", "Datastream/Observations/result",
+)])
+FUNCTIONS = sorted(FUNCTION_ARITY.items())
+
+
+def any_expr(depth: int) -> st.SearchStrategy[Expr]:
+    leaves = st.one_of(ANY_LITERALS, ANY_PATHS)
+    if depth <= 0:
+        return leaves
+    inner = any_expr(depth - 1)
+    calls = st.sampled_from(FUNCTIONS).flatmap(lambda item: st.builds(
+        lambda args, name=item[0]: Call(name, tuple(args)),
+        st.lists(inner, min_size=item[1][0], max_size=item[1][1])))
+    return st.one_of(
+        leaves, calls,
+        st.builds(Binary, st.sampled_from(["eq", "ne", "gt", "ge", "lt", "le", "and", "or",
+                                           "add", "sub", "mul", "div", "mod"]), inner, inner),
+        st.builds(Unary, st.sampled_from(["not", "neg"]), inner),
+        st.builds(lambda a, vs: In(a, tuple(vs)), inner, st.lists(inner, min_size=1,
+                                                                  max_size=2)),
+    )
+
+
+@SETTINGS
+@given(expr=any_expr(3))
+def test_any_filter_is_answered_or_refused_never_an_error(dataset, expr):
+    """Type errors are 400 with a message; everything else is answered. Never a 500."""
+    text = to_text(expr)
+    expand = f"Datastream($filter={text})"
+    for params in ({"$filter": text}, {"$orderby": text}, {"$expand": expand}):
+        response = dataset.world.api.get(
+            f"/Datastreams({dataset.datastream})/Observations", params={**params, "$top": "3"})
+        assert response.status_code in (200, 400), (params, response.text)
+        if response.status_code == 400:
+            assert response.json()["message"]

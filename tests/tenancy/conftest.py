@@ -64,7 +64,7 @@ def markers(town: str, shared: bool = True) -> tuple[str, ...]:
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """`ortspuls …` as a subprocess, with standard input (run_cli has none)."""
-    return subprocess.run([sys.executable, "-m", "ortspuls.cli", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "ortspuls", *args], input=stdin,
                           capture_output=True, text=True, check=True, timeout=120)
 
 

@@ -7,6 +7,10 @@
     GET /api/v1/live?usecase=&datastream=      Server-Sent Events
     GET /api/v1/openapi.json                   the OpenAPI document
 
+The same endpoints answer under `/t/<slug>/api/v1/…` (routes in `ortspuls.web.tenant_pages`)
+for one tenant's dashboard: only that tenant's data (a county: with its member towns'), links
+within the prefix; an unknown slug is a 404.
+
 Plain Starlette endpoints returning orjson bytes; errors are the SensorThings JSON error bodies.
 """
 
@@ -26,7 +30,7 @@ from ortspuls.dashboard.summaries import Memo
 from ortspuls.dashboard.texts import LANGUAGES
 from ortspuls.dashboard.usecase import usecases
 from ortspuls.sta.errors import BadRequest, NotFound, StaError
-from ortspuls.sta.http import external_base
+from ortspuls.sta.http import external_base, tenant_view
 from ortspuls.tenancy.http import caller_visibility
 from ortspuls.timeseries.rollups import LocalCalendar
 
@@ -73,10 +77,16 @@ def _only(request: Request, allowed: tuple[str, ...]) -> None:
                              f"{', '.join(allowed) or 'none'}")
 
 
+def _tenant(request: Request) -> str | None:
+    """The slug of a `/t/<slug>/api/v1/…` request (the service checks that it exists)."""
+    return request.path_params.get("tenant")
+
+
 @_handled
 async def usecase_list(request: Request) -> Response:
     _only(request, ("lang",))
-    tiles = await service.usecase_overview(request.app.state, _lang(request))
+    tiles = await service.usecase_overview(request.app.state, _lang(request),
+                                           tenant=_tenant(request))
     return _json({"usecases": tiles})
 
 
@@ -84,7 +94,8 @@ async def usecase_list(request: Request) -> Response:
 async def usecase_detail(request: Request) -> Response:
     _only(request, ("lang",))
     lang = _lang(request)
-    detail = await service.usecase_detail(request.app.state, request.path_params["slug"], lang)
+    detail = await service.usecase_detail(request.app.state, request.path_params["slug"], lang,
+                                          tenant=_tenant(request))
     return _json(detail)
 
 
@@ -119,8 +130,10 @@ async def live(request: Request) -> Response:
     usecase = request.query_params.get("usecase") or None
     if usecase is not None and usecase not in usecases():
         raise BadRequest(f"usecase: unknown use case {usecase!r}")
+    # A tenant's stream carries only that tenant's (a county: its members') observations.
+    view = await tenant_view(request)
     hub: LiveHub = request.app.state.live
-    client = hub.connect(usecase, _int_param(request, "datastream"))
+    client = hub.connect(usecase, _int_param(request, "datastream"), view)
     return StreamingResponse(hub.stream(client), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -52,12 +52,15 @@ OBSERVED_PROPERTIES = entity_tables["ObservedProperty"]
 class Client:
     usecase: str | None = None
     datastream: int | None = None
+    # A tenant's dashboard (`/t/<slug>/api/v1/live`): only these tenants' Datastreams.
+    tenants: frozenset[int] | None = None
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     dropped: int = 0
 
-    def wants(self, datastream_id: int, usecase: str) -> bool:
+    def wants(self, datastream_id: int, usecase: str, tenant_id: int | None = None) -> bool:
         return ((self.usecase is None or self.usecase == usecase)
-                and (self.datastream is None or self.datastream == datastream_id))
+                and (self.datastream is None or self.datastream == datastream_id)
+                and (self.tenants is None or tenant_id in self.tenants))
 
     def offer(self, message: bytes | None) -> None:
         try:
@@ -126,8 +129,9 @@ class LiveHub:
                 await self._task
             self._task = None
 
-    def connect(self, usecase: str | None = None, datastream: int | None = None) -> Client:
-        client = Client(usecase, datastream)
+    def connect(self, usecase: str | None = None, datastream: int | None = None,
+                tenants: frozenset[int] | None = None) -> Client:
+        client = Client(usecase, datastream, tenants)
         self.clients.add(client)
         return client
 
@@ -161,23 +165,24 @@ class LiveHub:
             return
         ids = sorted({r["datastream_id"] for r in rows})
         d, t, op = DATASTREAMS, THINGS, OBSERVED_PROPERTIES
-        stmt = (select(d.c.id, d.c.thing_id, d.c.unit_of_measurement, d.c.properties,
+        stmt = (select(d.c.id, d.c.thing_id, d.c.tenant_id, d.c.unit_of_measurement,
+                       d.c.properties,
                        t.c.properties.label("thing_properties"), op.c.name, op.c.definition)
                 .select_from(d.join(t, t.c.id == d.c.thing_id)
                              .join(op, op.c.id == d.c.observed_property_id))
                 .where(d.c.id.in_(ids), d.c.is_public, t.c.is_public))
-        public: dict[int, tuple[str, int]] = {}
+        public: dict[int, tuple[str, int, int]] = {}
         async with self.db.read(primary=True) as conn:
             for r in await conn.execute(stmt):
                 unit = r.unit_of_measurement if isinstance(r.unit_of_measurement, dict) else {}
                 slug, _role = assign(r.name, r.definition, str(unit.get("symbol") or ""),
                                      r.properties, r.thing_properties)
-                public[r.id] = (slug, r.thing_id)
+                public[r.id] = (slug, r.thing_id, r.tenant_id)
         for row in rows:
             info = public.get(row["datastream_id"])
             if info is None:
                 continue  # internal data never leaves through the dashboard
-            slug, thing_id = info
+            slug, thing_id, tenant_id = info
             end = row.get("phenomenon_time_end")
             message = b"data: " + orjson.dumps({
                 "datastream_id": row["datastream_id"],
@@ -189,7 +194,7 @@ class LiveHub:
                 "usecase": slug,
             }) + b"\n\n"
             for client in list(self.clients):
-                if client.wants(row["datastream_id"], slug):
+                if client.wants(row["datastream_id"], slug, tenant_id):
                     client.offer(message)
 
     # -- to one client --------------------------------------------------------------------------

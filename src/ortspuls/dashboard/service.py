@@ -215,8 +215,27 @@ def _is_fresh(stream: Stream, latest_value: Latest | None, template: UseCase,
 # Tiles
 
 
-def sta_url(dash: DashboardState, datastream_id: int) -> str:
-    return f"{dash.base_url}/v1.1/Datastreams({datastream_id})"
+def sta_url(dash: DashboardState, datastream_id: int, tenant: str | None = None) -> str:
+    """The Datastream in the SensorThings API; with `tenant`, in that tenant's view."""
+    scope = f"/t/{tenant}" if tenant else ""
+    return f"{dash.base_url}{scope}/v1.1/Datastreams({datastream_id})"
+
+
+async def station_owners(conn: AsyncConnection, app_state: Any, thing_ids: Iterable[int]
+                         ) -> dict[int, dict[str, str]]:
+    """Which municipality each station (Thing) belongs to, for a county's roll-up: one query
+    for the Things' tenant ids, names from the cached tenant directory."""
+    ids = sorted(set(thing_ids))
+    if not ids:
+        return {}
+    rows = (await conn.execute(select(THINGS.c.id, THINGS.c.tenant_id)
+                               .where(THINGS.c.id.in_(ids)))).all()
+    out = {}
+    for row in rows:
+        tenant = await app_state.tenants.by_id(row.tenant_id)
+        if tenant is not None:
+            out[row.id] = {"slug": tenant.slug, "name": tenant.name}
+    return out
 
 
 def _latest_json(stream: Stream) -> dict[str, Any] | None:
@@ -226,7 +245,8 @@ def _latest_json(stream: Stream) -> dict[str, Any] | None:
 
 
 def _tile(t: Texts, dash: DashboardState, template: UseCase, members: list[Stream],
-          summary: Summary, now: datetime) -> dict[str, Any]:
+          summary: Summary, now: datetime, tenant: str | None = None,
+          owners: Mapping[int, dict[str, str]] | None = None) -> dict[str, Any]:
     stations: dict[int, dict[str, Any]] = {}
     for s in sorted(members, key=lambda m: (m.thing_name, m.thing_id, m.name, m.id)):
         station = stations.get(s.thing_id)
@@ -234,12 +254,14 @@ def _tile(t: Texts, dash: DashboardState, template: UseCase, members: list[Strea
             station = stations[s.thing_id] = {
                 "thing_id": s.thing_id, "name": s.thing_name, "location": s.location,
                 "status": None, "datastreams": []}
+            if owners is not None:
+                station["tenant"] = owners.get(s.thing_id)
         station["datastreams"].append({
             "id": s.id, "name": s.name, "observed_property": s.op_name,
             "observed_property_id": s.op_id, "role": s.role, "unit": s.unit,
             "unit_symbol": t.unit(s.unit), "latest": _latest_json(s),
             "status": summary.stream_status.get(s.id) or status("unknown", t("status.no_data")),
-            "sta_url": sta_url(dash, s.id)})
+            "sta_url": sta_url(dash, s.id, tenant)})
     for thing_id, station in stations.items():
         station["status"] = (summary.station_status.get(thing_id)
                              or worst(ds["status"] for ds in station["datastreams"]))
@@ -270,13 +292,19 @@ async def _summarise(conn: AsyncConnection, dash: DashboardState, t: Texts,
     return await summaries.SUMMARISERS[template.summary](ctx)
 
 
-async def usecase_overview(app_state: Any, lang: str = "de") -> list[dict[str, Any]]:
-    """One tile per use case with public Datastreams, in the templates' order."""
+async def usecase_overview(app_state: Any, lang: str = "de", *, tenant: str | None = None
+                           ) -> list[dict[str, Any]]:
+    """One tile per use case with public Datastreams, in the templates' order. With `tenant`
+    (a slug), of that tenant's view only (a county: itself and its member towns, each station
+    naming its town); NotFound for an unknown slug."""
     dash = _dashboard(app_state)
     t = Texts(lang)
     now = datetime.now(UTC)
+    view = await _tenant_view(app_state, tenant)
     async with app_state.db.read() as conn:
-        streams = await public_streams(conn, app_state)
+        streams = await public_streams(conn, app_state, tenants=view)
+        owners = (await station_owners(conn, app_state, (s.thing_id for s in streams))
+                  if view is not None else None)
         groups: dict[str, list[Stream]] = {}
         for s in streams:
             groups.setdefault(s.usecase, []).append(s)
@@ -285,8 +313,18 @@ async def usecase_overview(app_state: Any, lang: str = "de") -> list[dict[str, A
             members = groups.get(slug)
             if members:
                 summary = await _summarise(conn, dash, t, template, members, now, False)
-                tiles.append(_tile(t, dash, template, members, summary, now))
+                tiles.append(_tile(t, dash, template, members, summary, now, tenant, owners))
     return tiles
+
+
+async def _tenant_view(app_state: Any, tenant: str | None) -> frozenset[int] | None:
+    """The tenant ids of a `/t/<slug>/` dashboard (None: all tenants)."""
+    if tenant is None:
+        return None
+    view = await app_state.tenants.view(tenant)
+    if view is None:
+        raise NotFound(f"no municipality {tenant!r}")
+    return view
 
 
 def chart_window(range_key: str, now: datetime | None = None
@@ -298,23 +336,30 @@ def chart_window(range_key: str, now: datetime | None = None
 
 
 def _series_url(datastream_id: int, start: datetime, end: datetime, interval: str,
-                stats: Sequence[str]) -> str:
-    return (f"/api/v1/datastreams/{datastream_id}/series?from={iso(start)}&to={iso(end)}"
+                stats: Sequence[str], tenant: str | None = None) -> str:
+    scope = f"/t/{tenant}" if tenant else ""
+    return (f"{scope}/api/v1/datastreams/{datastream_id}/series?from={iso(start)}&to={iso(end)}"
             f"&interval={interval}&stats={','.join(stats)}")
 
 
-async def usecase_detail(app_state: Any, slug: str, lang: str = "de") -> dict[str, Any]:
-    """A use case's tile with charts, records, averages and profile; NotFound if unknown."""
+async def usecase_detail(app_state: Any, slug: str, lang: str = "de", *,
+                         tenant: str | None = None) -> dict[str, Any]:
+    """A use case's tile with charts, records, averages and profile; NotFound if unknown.
+    `tenant` as for `usecase_overview`."""
     template = usecases().get(slug)
     if template is None:
         raise NotFound(f"no use case {slug!r}; known: {', '.join(usecases())}")
     dash = _dashboard(app_state)
     t = Texts(lang)
     now = datetime.now(UTC)
+    view = await _tenant_view(app_state, tenant)
     async with app_state.db.read() as conn:
-        members = [s for s in await public_streams(conn, app_state) if s.usecase == slug]
+        members = [s for s in await public_streams(conn, app_state, tenants=view)
+                   if s.usecase == slug]
+        owners = (await station_owners(conn, app_state, (s.thing_id for s in members))
+                  if view is not None else None)
         summary = await _summarise(conn, dash, t, template, members, now, True)
-    tile = _tile(t, dash, template, members, summary, now)
+    tile = _tile(t, dash, template, members, summary, now, tenant, owners)
     stats = ("sum", "count") if summary.chart_stat == "sum" else ("mean", "min", "max")
     charts = []
     for s in sorted(members, key=lambda m: (m.thing_name, m.name, m.id)):
@@ -325,12 +370,12 @@ async def usecase_detail(app_state: Any, slug: str, lang: str = "de") -> dict[st
             start, end, interval = chart_window(key, now)
             windows[key] = {"from": iso(start), "to": iso(end), "interval": interval,
                             "label": t(f"range.{key}"),
-                            "url": _series_url(s.id, start, end, interval, stats)}
+                            "url": _series_url(s.id, start, end, interval, stats, tenant)}
         charts.append({"datastream_id": s.id,
                        "title": t("chart.title", station=s.thing_name, name=s.name),
                        "unit": t.unit(s.unit), "stat": summary.chart_stat,
                        "stats": list(stats), "ranges": list(template.chart_ranges),
-                       "series": windows, "sta_url": sta_url(dash, s.id)})
+                       "series": windows, "sta_url": sta_url(dash, s.id, tenant)})
     tile.update(charts=charts, records=summary.records, averages=summary.averages,
                 profile=summary.profile, timezone=dash.calendar.name)
     return tile

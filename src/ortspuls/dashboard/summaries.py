@@ -242,26 +242,68 @@ async def daily_totals(ctx: Context, ids: list[int], since: datetime | None = No
     return [(r[0], r[2]) for r in rows]
 
 
-async def local_hour_profile(ctx: Context, ids: list[int], days: int, stat: str,
-                             split_weekend: bool = False) -> dict[str, list[float | None]]:
-    """Mean per local hour of day over the last `days` complete days: for `sum` the mean of
-    the hourly totals, for `mean` the mean value. With `split_weekend`, separate weekday and
-    weekend profiles."""
-    start = ctx.calendar.midnight(ctx.calendar.local_date(ctx.now) - timedelta(days=days))
-    rows = await bucket_totals(ctx.conn, "rollups_hourly", ids, start, ctx.today)
-    groups = ("weekday", "weekend") if split_weekend else ("all",)
-    totals = {g: [0.0] * 24 for g in groups}
-    counts = {g: [0] * 24 for g in groups}
+def _by_local_hour(ctx: Context, rows: Iterable[tuple], stat: str
+                   ) -> dict[tuple[Any, int], float]:
+    """Hourly rollup totals per (local date, local hour): the two UTC hours of the repeated
+    autumn hour are one hour of that day; `sum` adds the counts, `mean` averages the values."""
+    per: dict[tuple[Any, int], list[float]] = {}
     zone = ctx.calendar.zone
     for bucket, n, total, _lo, _hi, _streams in rows:
         if not n:
             continue
         local = bucket.astimezone(zone)
-        group = ("weekend" if local.weekday() >= 5 else "weekday") if split_weekend else "all"
-        totals[group][local.hour] += total if stat == "sum" else total / n
-        counts[group][local.hour] += 1
+        entry = per.setdefault((local.date(), local.hour), [0.0, 0])
+        entry[0] += total
+        entry[1] += n
+    return {key: (t if stat == "sum" else t / n) for key, (t, n) in per.items()}
+
+
+async def local_hour_profile(ctx: Context, ids: list[int], days: int, stat: str,
+                             split_weekend: bool = False) -> dict[str, list[float | None]]:
+    """Mean per local hour of day over the last `days` complete days (of the days with data
+    in that hour): for `sum` the mean hourly total, for `mean` the mean value. With
+    `split_weekend`, separate weekday and weekend profiles."""
+    start = ctx.calendar.midnight(ctx.calendar.local_date(ctx.now) - timedelta(days=days))
+    rows = await bucket_totals(ctx.conn, "rollups_hourly", ids, start, ctx.today)
+    groups = ("weekday", "weekend") if split_weekend else ("all",)
+    totals = {g: [0.0] * 24 for g in groups}
+    counts = {g: [0] * 24 for g in groups}
+    for (day, hour), value in _by_local_hour(ctx, rows, stat).items():
+        group = ("weekend" if day.weekday() >= 5 else "weekday") if split_weekend else "all"
+        totals[group][hour] += value
+        counts[group][hour] += 1
     return {g: [_round(totals[g][h] / counts[g][h]) if counts[g][h] else None
                 for h in range(24)] for g in groups}
+
+
+async def usual_now(ctx: Context, ids: list[int], days: int) -> float | None:
+    """The mean hourly total of the current local hour on the same kind of day (weekday or
+    weekend) over the last `days` complete days: the one profile value a tile needs, read
+    from a few dozen rollup buckets instead of the whole profile."""
+    zone = ctx.calendar.zone
+    local = ctx.now.astimezone(zone)
+    weekend = local.weekday() >= 5
+    starts = set()
+    for back in range(1, days + 1):
+        day = local.date() - timedelta(days=back)
+        if (day.weekday() >= 5) != weekend:
+            continue
+        for fold in (0, 1):  # both UTC hours of a repeated local hour
+            moment = datetime.combine(day, datetime.min.time(), tzinfo=zone).replace(
+                hour=local.hour, fold=fold).astimezone(UTC)
+            if moment.astimezone(zone).hour == local.hour:
+                starts.add(to_micros(moment))
+    if not ids or not starts:
+        return None
+    rows = (await ctx.conn.execute(text(
+        "SELECT bucket_start, CAST(sum(value_count) AS BIGINT), sum(value_sum), 0, 0, 0"
+        f" FROM rollups_hourly WHERE datastream_id IN ({_id_list(ids)})"
+        f" AND bucket_start IN ({', '.join(f':b{i}' for i in range(len(starts)))})"
+        " GROUP BY bucket_start"),
+        {f"b{i}": time_param(ctx.conn, from_micros(t)) for i, t in enumerate(sorted(starts))}
+    )).all()
+    totals = _by_local_hour(ctx, [(as_datetime(r[0]), *r[1:]) for r in rows], "sum")
+    return _round(_mean(totals.values()))
 
 
 async def newest_hour_means(ctx: Context, ids: list[int]) -> dict[int, float]:
@@ -421,11 +463,8 @@ async def visitors(ctx: Context) -> Summary:
                         "label": ctx.say("headline")}
     summary.figures.insert(0, figure("last_hour", ctx.say("figure.last_hour"), last_hour, word))
     profile_days = int(ctx.template.thresholds.get("profile_days", 28))
-    profiles = await ctx.memo.get(
-        ctx.memo_key("profile", ctx.today, True),
-        lambda: local_hour_profile(ctx, ids, profile_days, "sum", split_weekend=True))
-    local = ctx.now.astimezone(ctx.calendar.zone)
-    usual = profiles["weekend" if local.weekday() >= 5 else "weekday"][local.hour]
+    usual = await ctx.memo.get(ctx.memo_key("usual", ctx.today, ctx.hour),
+                               lambda: usual_now(ctx, ids, profile_days))
     summary.figures.append(figure("usual", ctx.say("figure.usual"), usual, word))
     if any(s.fresh for s in ctx.streams):
         busy = float(ctx.template.thresholds.get("busy", 1.3))

@@ -86,7 +86,8 @@ class Geometry(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return shapely.to_wkb(value)
+        # Spatial queries are 2D; an altitude stays in the GeoJSON as the client sent it.
+        return shapely.to_wkb(shapely.force_2d(value))
 
     def process_result_value(self, value, dialect):
         if value is None:

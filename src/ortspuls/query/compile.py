@@ -41,6 +41,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql.elements import False_, Null, True_
 
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.db.types import Timestamp
@@ -98,8 +99,14 @@ class QueryCompiler:
     def order_key(self, entity: EntityType, table: FromClause, expr: Expr) -> list:
         """SQL expressions to order by (a `result` orders numbers first, then strings)."""
         value = self._value(Scope(entity, table), expr)
+        if next(_paths(expr), None) is None or isinstance(value.sql, True_ | False_ | Null):
+            # A constant orders nothing (and SQLite would read a bare number as a column).
+            return []
         if value.kind == RESULT:
             return [self._result_number(value), value.table.c.result_string]
+        if value.kind == BOOL:
+            # A condition as 0/1 (never a bare constant, which PostgreSQL refuses here).
+            return [case((value.sql, 1), else_=0)]
         if value.kind == INTERVAL:
             return [value.sql]
         if value.kind == JSON:
@@ -243,6 +250,8 @@ class QueryCompiler:
                 return not_(func.coalesce(self._compare_interval("eq", left, right), false()))
             return self._compare_interval(op, left, right)
         left, right = self._unify(left, right)
+        if left.kind == BOOL and op not in ("eq", "ne"):
+            raise BadRequest(f"$filter: booleans are compared with eq or ne, not {op}")
         return _apply(op, left.sql, right.sql)
 
     def _dates_as_times(self, value: Typed, other: Typed | None = None) -> Typed:
@@ -268,6 +277,10 @@ class QueryCompiler:
         dynamic = (RESULT, JSON)
         if left.kind in dynamic and right.kind in dynamic:
             return self._as(left, NUMBER), self._as(right, NUMBER)
+        for value, other in ((left, right), (right, left)):
+            if value.kind in dynamic and other.kind not in (NUMBER, STRING, BOOL):
+                what = "result" if value.kind == RESULT else "JSON value"
+                raise BadRequest(f"$filter: cannot compare a {what} with a {other.kind}")
         if left.kind in dynamic:
             return self._as(left, right.kind), right
         if right.kind in dynamic:
@@ -380,7 +393,13 @@ class QueryCompiler:
             case "time":
                 return Typed(bindparam(None, value.strftime("%H:%M:%S"), String()), CLOCK)
             case "duration":
-                return Typed(value, DURATION)
+                # A duration compares with durations (as microseconds or a PostgreSQL
+                # interval); time arithmetic uses the value itself.
+                if self.pg:
+                    return Typed(bindparam(None, value, _pg_type("interval")), DURATION,
+                                 value=value)
+                return Typed(bindparam(None, value // timedelta(microseconds=1), Integer()),
+                             DURATION, value=value)
             case "geography":
                 return Typed(self._geometry_literal(value), GEOMETRY)
         raise BadRequest(f"$filter: unsupported literal {value!r}")
@@ -537,7 +556,7 @@ class QueryCompiler:
         if right.kind == INTERVAL:
             right = Typed(right.sql, TIME)
         if left.kind == TIME and right.kind == DURATION and op in ("add", "sub"):
-            delta: timedelta = right.sql
+            delta: timedelta = right.value
             if self.pg:
                 interval = bindparam(None, delta, _pg_type("interval"))
                 return Typed(left.sql + interval if op == "add" else left.sql - interval, TIME)
@@ -590,7 +609,6 @@ class QueryCompiler:
         return value.sql
 
     def _string_func(self, name: str, args: list[Typed]) -> Typed:
-        s = [self._string(a, name) if a.kind != NUMBER else a.sql for a in args]
         find = func.strpos if self.pg else func.instr
         match name:
             case "substringof":  # substringof(needle, haystack)
@@ -615,17 +633,21 @@ class QueryCompiler:
                              NUMBER)
             case "substring":
                 hay = self._string(args[0], name)
-                start = self._numeric(args[1], name) + 1
+                # Whole numbers, as PostgreSQL's substr wants (JSON numbers are doubles).
+                start = cast(self._numeric(args[1], name), Integer()) + 1
                 if len(args) == 3:
-                    return Typed(func.substr(hay, start, self._numeric(args[2], name)), STRING)
+                    length = cast(self._numeric(args[2], name), Integer())
+                    return Typed(func.substr(hay, start, length), STRING)
                 return Typed(func.substr(hay, start), STRING)
             # SQLite's lower()/upper() only know ASCII; ours know umlauts (sqlite_functions).
             case "tolower":
-                return Typed(func.lower(s[0]) if self.pg else func.unicode_lower(s[0]), STRING)
+                text = self._string(args[0], name)
+                return Typed(func.lower(text) if self.pg else func.unicode_lower(text), STRING)
             case "toupper":
-                return Typed(func.upper(s[0]) if self.pg else func.unicode_upper(s[0]), STRING)
+                text = self._string(args[0], name)
+                return Typed(func.upper(text) if self.pg else func.unicode_upper(text), STRING)
             case "trim":
-                return Typed(func.trim(s[0]), STRING)
+                return Typed(func.trim(self._string(args[0], name)), STRING)
             case "concat":
                 return Typed(self._string(args[0], name).concat(self._string(args[1], name)),
                              STRING)

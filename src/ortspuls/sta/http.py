@@ -255,9 +255,14 @@ def parse_options(request: Request) -> QueryOptions:
         raise BadRequest(str(exc)) from None
 
 
+_ANONYMOUS_MEMO = reading.MemoVisibility(ANONYMOUS, shared=True)
+
+
 def read_context(request: Request, conn) -> reading.ReadContext:
     state = request.app.state
-    visible = request_visibility(request)
+    rules = request_visibility(request)
+    # Anonymous callers share one set of rules: its clauses are built once per process.
+    visible = _ANONYMOUS_MEMO if rules is ANONYMOUS else reading.MemoVisibility(rules)
     return reading.ReadContext(
         conn=conn,
         dialect=state.db.dialect,

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.model import ENTITY_TYPES, EntityType, FieldKind, Relation
-from ortspuls.query.ast import ExpandItem, OrderItem, Path, QueryOptions
+from ortspuls.query.ast import Binary, Call, ExpandItem, In, OrderItem, Path, QueryOptions, Unary
 from ortspuls.query.keyset import keyset_for
 from ortspuls.query.parser import canonical_option
 from ortspuls.query.printer import options_to_params
@@ -141,6 +141,34 @@ async def check_path_exists(ctx: ReadContext, path: ResourcePath) -> None:
                 raise NotFound(f"no {seg.entity.name} with id {seg.id}"
                                + (" here" if seg.via is not None else ""))
             return
+
+
+class MemoVisibility:
+    """Visibility rules whose clause for each entity table itself is built once.
+
+    The rules build fresh aliased subqueries on every call, and setting up SQLAlchemy aliases
+    costs more than running a small query. On the entity tables the clause is the same every
+    time, so it is kept (for a request, or for good for a caller without identity); clauses on
+    aliases (navigation inside $filter, per-parent expands) are built each time as before.
+    """
+
+    __slots__ = ("_clauses", "rules", "shared")
+
+    def __init__(self, rules: Any, shared: bool = False) -> None:
+        self.rules = rules
+        # Shared by many requests (the anonymous caller's): statements built with it are kept.
+        self.shared = shared
+        self._clauses: dict[str, Any] = {}
+
+    def __call__(self, entity: EntityType | str, table: FromClause) -> ColumnElement | None:
+        name = entity if isinstance(entity, str) else entity.name
+        if table is not entity_tables.get(name):
+            return self.rules(entity, table)
+        try:
+            return self._clauses[name]
+        except KeyError:
+            clause = self._clauses[name] = self.rules(entity, table)
+            return clause
 
 
 def _visible(ctx: ReadContext, entity: EntityType, table: FromClause, stmt: Select) -> Select:
@@ -402,16 +430,56 @@ def _parent_key(rel: Relation, table: FromClause, link: FromClause | None = None
 
 
 def _children_statement(ctx: ReadContext, parent: EntityType, rel: Relation,
-                        options: QueryOptions, columns: list[str], parent_ids: list[int],
-                        top: int, skip: int) -> Select:
+                        options: QueryOptions, columns: tuple[str, ...], top: int, skip: int
+                        ) -> Select:
     """The first `top + 1` children (after `skip`) of every parent, in one statement.
 
     Each parent's children are one small ordered index range. PostgreSQL takes them with a
     LATERAL subquery per parent; SQLite (no LATERAL) with `child.id IN (correlated subquery)`
     per parent row, re-sorted by parent and order keys at the end (only the few rows found).
-    Either way the statement's shape does not depend on the number of parents, so its
-    compiled form is cached.
+    The parent ids are the expanding parameter `parent_ids`. Statements are kept for their
+    next use (building them, aliases and all, costs more than running them) when the
+    visibility rules are shared by many requests and the filter does not ask for the current
+    time.
     """
+    key = (ctx.dialect, parent.name, rel.name, options, columns, top, skip, ctx.visible)
+    stmt = _CHILDREN_STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _build_children_statement(ctx, parent, rel, options, columns, top, skip)
+        reusable = ctx.visible is None or getattr(ctx.visible, "shared", False)
+        if reusable and not _mentions_now(options):
+            if len(_CHILDREN_STATEMENTS) >= _CHILDREN_STATEMENTS_MAX:
+                _CHILDREN_STATEMENTS.pop(next(iter(_CHILDREN_STATEMENTS)))
+            _CHILDREN_STATEMENTS[key] = stmt
+    return stmt
+
+
+_CHILDREN_STATEMENTS: dict[tuple, Select] = {}
+_CHILDREN_STATEMENTS_MAX = 512
+
+
+def _mentions_now(options: QueryOptions) -> bool:
+    exprs = [options.filter, *(item.expr for item in options.orderby)]
+    stack = [e for e in exprs if e is not None]
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Call):
+            if expr.name == "now":
+                return True
+            stack.extend(expr.args)
+        elif isinstance(expr, Binary):
+            stack += (expr.left, expr.right)
+        elif isinstance(expr, Unary):
+            stack.append(expr.operand)
+        elif isinstance(expr, In):
+            stack += (expr.left, *expr.values)
+    return False
+
+
+def _build_children_statement(ctx: ReadContext, parent: EntityType, rel: Relation,
+                              options: QueryOptions, columns: tuple[str, ...], top: int,
+                              skip: int) -> Select:
+    parent_ids = bindparam("parent_ids", expanding=True)
     target = ENTITY_TYPES[rel.target]
     table = entity_tables[target.name]
     p = entity_tables[parent.name].alias("p")
@@ -461,14 +529,14 @@ async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows
     options = node.options
     names = select_names(target, options.select)
     top, skip = page_size(ctx, options.top), options.skip or 0
-    columns = _needed_columns(target, names, node.children)
+    columns = tuple(_needed_columns(target, names, node.children))
     parent_ids = list(dict.fromkeys(r["id"] for r in rows))
 
     children: dict[int, list[dict[str, Any]]] = {pid: [] for pid in parent_ids}
+    stmt = _children_statement(ctx, parent, rel, options, columns, top, skip)
     for start in range(0, len(parent_ids), _PARENT_CHUNK):
         chunk = parent_ids[start: start + _PARENT_CHUNK]
-        stmt = _children_statement(ctx, parent, rel, options, columns, chunk, top, skip)
-        result = await ctx.conn.execute(stmt)
+        result = await ctx.conn.execute(stmt, {"parent_ids": chunk})
         keys = list(result.keys())
         for r in result.all():
             child = dict(zip(keys, r, strict=True))
@@ -489,6 +557,7 @@ async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows
         counts = {pid: n for pid, n in (await ctx.conn.execute(stmt)).all()}
 
     child_rows, child_values = [], []
+    query = next_params(options, top, skip + top)  # the same for every parent
     for row, value in zip(rows, values, strict=True):
         items = children[row["id"]]
         if options.count:
@@ -497,9 +566,7 @@ async def _expand_many(ctx: ReadContext, parent: EntityType, rel: Relation, rows
         value[rel.name] = serialized
         if len(items) > top:
             link = ctx.serializer.self_link(parent, row["id"])
-            value[f"{rel.name}@iot.nextLink"] = (
-                f"{link}/{rel.name}?{next_params(options, top, skip + top)}"
-            )
+            value[f"{rel.name}@iot.nextLink"] = f"{link}/{rel.name}?{query}"
         child_rows.extend(items[:top])
         child_values.extend(serialized)
     await load_expands(ctx, target, child_rows, child_values, node.children)

@@ -26,10 +26,11 @@ zone's offset periods in the time range concerned (built from `zoneinfo`); Postg
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -510,12 +511,10 @@ async def series(conn: AsyncConnection, calendar: LocalCalendar,
         # Thousands of buckets: plain driver rows, and times formatted from a per-day cache
         # (SQLAlchemy row objects and SQLite's strftime would cost more than the query).
         rows = await _fetch_plain(conn, sql, params)
-        fmt = _BucketFormatter(step_us)
-        keys = ("start", "end", *req.stats)
+        build = _bucket_builder(req.stats)(_BucketFormatter(step_us), step_us)
         if not sqlite:
             rows = [(to_micros(r[0]), *r[1:]) for r in rows]
-        return [dict(zip(keys, (fmt(b), fmt(b + step_us), *rest), strict=True))
-                for b, *rest in rows]
+        return [build(*row) for row in rows]
 
     # Local days and months: at most a few thousand buckets, ends computed per bucket.
     stats_sql = ", ".join(_STAT_SQL[s] for s in req.stats)
@@ -543,6 +542,20 @@ async def series(conn: AsyncConnection, calendar: LocalCalendar,
         item.update(zip(req.stats, row[1:], strict=True))
         out.append(item)
     return out
+
+
+@functools.cache
+def _bucket_builder(stats: tuple[str, ...]) -> Callable[..., Callable[..., dict[str, Any]]]:
+    """A function (bucket start µs, *statistics) -> bucket dict for these statistics: a dict
+    display is twice as fast as dict(zip(…)), which counts for a year of hourly buckets. The
+    source is built only from the fixed statistic names."""
+    if not set(stats) <= set(STATS):
+        raise ValueError(f"unknown statistics {stats!r}")
+    names = [f"v{i}" for i in range(len(stats))]
+    fields = "".join(f", {stat!r}: {name}" for stat, name in zip(stats, names, strict=True))
+    source = (f"lambda fmt, step: lambda b, {', '.join(names)}:"
+              f" {{'start': fmt(b), 'end': fmt(b + step){fields}}}")
+    return eval(source, {"__builtins__": {}})
 
 
 class _BucketFormatter:

@@ -18,6 +18,7 @@ Observations are updated or deleted (`observations_changed`, called by `sta/writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -133,10 +134,8 @@ class ObservationWriter:
         while not self._queue.empty():
             await asyncio.sleep(0.01)
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None
 
     # -- entry points ---------------------------------------------------------------------------
@@ -404,7 +403,8 @@ class ObservationWriter:
         if not location_of:
             return {}
         location_ids = sorted({row.id for row in location_of.values()})
-        existing = {r.generated_from_location_id: (r.id, r.feature_geom) for r in await conn.execute(
+        existing = {
+            r.generated_from_location_id: (r.id, r.feature_geom) for r in await conn.execute(
             select(FEATURES.c.id, FEATURES.c.generated_from_location_id, FEATURES.c.feature_geom)
             .where(FEATURES.c.generated_from_location_id.in_(location_ids))
         )}

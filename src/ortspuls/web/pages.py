@@ -126,7 +126,7 @@ async def build_chart(ctx: PageContext, app_state: Any, chart: dict[str, Any], n
             "key": key, "start": query["from"], "end": query["to"], "interval": rng.interval,
             "api_url": ctx.url(f"/api/v1/datastreams/{ds_id}/series", **query),
             "csv_url": ctx.url(f"/api/v1/datastreams/{ds_id}/series.csv", **query),
-            "page_url": ctx.url(ctx.request.url.path, **params, **{f"range_{ds_id}": key})
+            "page_url": ctx.here(**params, **{f"range_{ds_id}": key})
             + f"#chart-{ds_id}",
             "range": rng,
         }
@@ -200,6 +200,20 @@ class TileCache:
 
 async def overview_tiles(request: Request, lang: str) -> list[dict[str, Any]]:
     state = request.app.state
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is not None:
+        # One cache per tenant dashboard (/t/<slug>/); tenants are few and known.
+        caches = getattr(state, "web_tenant_tiles", None)
+        if caches is None:
+            caches = state.web_tenant_tiles = {}
+        cache = caches.get(tenant.slug)
+        if cache is None:
+            async def compute(app_state: Any, lang: str, slug: str = tenant.slug
+                              ) -> list[dict[str, Any]]:
+                return await service.usecase_overview(app_state, lang=lang, tenant=slug)
+
+            cache = caches[tenant.slug] = TileCache(getattr(state, "bus", None), compute)
+        return await cache.get(state, lang)
     cache = getattr(state, "web_tiles", None)
     if cache is None:
         cache = state.web_tiles = TileCache(getattr(state, "bus", None))
@@ -315,7 +329,8 @@ async def usecase_detail(request: Request) -> Response:
     ctx = page_context(request)
     slug = request.path_params["slug"]
     try:
-        usecase = await service.usecase_detail(request.app.state, slug, lang=ctx.lang)
+        usecase = await service.usecase_detail(request.app.state, slug, lang=ctx.lang,
+                                               tenant=ctx.tenant.slug if ctx.tenant else None)
     except NotFound:
         return _not_found(ctx, ctx.t("error.no_usecase", slug=slug))
     now = datetime.now(UTC)
@@ -359,6 +374,7 @@ def collect_stations(tiles: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                     "thing_id": st["thing_id"], "name": st.get("name", ""),
                     "position": _position(st.get("location")),
                     "status": st.get("status") or {"level": "unknown"},
+                    "tenant": st.get("tenant"),  # a county's roll-up: the station's town
                     "usecases": [], "datastreams": [], "_seen": set(),
                 }
             entry["usecases"].append({"slug": tile["slug"], "title": tile.get("title", "")})
@@ -386,7 +402,9 @@ def _map_payload(ctx: PageContext, stations: list[dict[str, Any]]) -> dict[str, 
             continue
         level = s["status"].get("level") if s["status"].get("level") in LEVEL_RANK else "unknown"
         markers.append({
-            "id": s["thing_id"], "name": s["name"], "position": s["position"], "level": level,
+            "id": s["thing_id"], "position": s["position"], "level": level,
+            "name": (t("tenant.station_of", station=s["name"], town=s["tenant"]["name"])
+                     if ctx.county and s.get("tenant") else s["name"]),
             "statusText": s["status"].get("text") or t(f"status.level.{level}"),
             "usecases": [{"title": u["title"], "url": ctx.url(f"/usecase/{u['slug']}")}
                          for u in s["usecases"]],
@@ -398,7 +416,8 @@ def _map_payload(ctx: PageContext, stations: list[dict[str, Any]]) -> dict[str, 
                 "series": ctx.url(f"/api/v1/datastreams/{ds['id']}/series"),
             } for ds in s["datastreams"]],
         })
-    outline = settings.town_outline
+    # The configured outline is the installation's town; a tenant's map goes without it.
+    outline = settings.town_outline if ctx.tenant is None else None
     return {
         "markers": markers,
         "tileUrl": settings.map_tile_url,
@@ -443,7 +462,8 @@ def _contact(ctx: PageContext) -> Any:
 
 async def accessibility(request: Request) -> Response:
     ctx = page_context(request)
-    town = request.app.state.settings.town_name or ctx.t("a11y.town_fallback")
+    town = (ctx.tenant.name if ctx.tenant else request.app.state.settings.town_name) \
+        or ctx.t("a11y.town_fallback")
     return render(ctx, "prose.html", page="a11y", key="a11y", easy=False,
                   params={"contact": _contact(ctx), "town": town}, config=browser_config(ctx))
 

@@ -60,10 +60,30 @@ class PageContext:
     t: Translator
     prefix: str  # path prefix under which the app is reached ("" or e.g. "/daten")
     set_cookie: bool  # `?lang=` was given: remember the choice
+    # A tenant's dashboard at /t/<slug>/ (ortspuls.web.tenant_pages): the tenant and, for a
+    # county, its member towns. Page links and API calls then stay inside /t/<slug>.
+    tenant: Any = None
+    members: tuple[Any, ...] = ()
+
+    @property
+    def base(self) -> str:
+        """Where the dashboard's own paths start: the prefix, plus /t/<slug> for a tenant."""
+        return f"{self.prefix}/t/{self.tenant.slug}" if self.tenant else self.prefix
+
+    @property
+    def county(self) -> bool:
+        """A county's roll-up: stations name the town they belong to."""
+        return bool(self.members)
 
     def url(self, path: str, **query: Any) -> str:
         params = {k: v for k, v in query.items() if v is not None}
-        return f"{self.prefix}{path}" + (f"?{urlencode(params)}" if params else "")
+        return f"{self.base}{path}" + (f"?{urlencode(params)}" if params else "")
+
+    def here(self, **query: Any) -> str:
+        """The current page (its path as requested) with other query parameters."""
+        params = {k: v for k, v in query.items() if v is not None}
+        return f"{self.prefix}{self.request.url.path}" + (
+            f"?{urlencode(params)}" if params else "")
 
     def static(self, name: str) -> str:
         return f"{self.prefix}/static/{name}?v={assets.static_version(name)}"
@@ -86,7 +106,9 @@ def page_context(request: Request) -> PageContext:
     settings = request.app.state.settings
     prefix = urlsplit(external_base(request)).path.rstrip("/")
     return PageContext(request, lang, Translator(lang, town_timezone(settings)), prefix,
-                       set_cookie=query_lang == lang)
+                       set_cookie=query_lang == lang,
+                       tenant=getattr(request.state, "tenant", None),
+                       members=tuple(getattr(request.state, "tenant_members", ())))
 
 
 def browser_config(ctx: PageContext, **extra: Any) -> dict[str, Any]:
@@ -104,7 +126,7 @@ def browser_config(ctx: PageContext, **extra: Any) -> dict[str, Any]:
 
 def render(ctx: PageContext, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     settings = ctx.request.app.state.settings
-    town = settings.town_name
+    town = ctx.tenant.name if ctx.tenant else settings.town_name
     html = ENV.get_template(template).render(
         ctx=ctx, t=ctx.t, lang=ctx.lang, town=town,
         site_name=ctx.t("site.name_town", town=town) if town else ctx.t("site.name"),

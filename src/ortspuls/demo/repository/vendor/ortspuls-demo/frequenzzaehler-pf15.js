@@ -1,0 +1,32 @@
+// Frequenzzähler PF-15 (Ortspuls demo device): Zählt Passantinnen und Passanten je 15 Minuten (anonymer Laserzähler) / counts passers-by per 15 minutes (anonymous laser counter).
+// Payload codec in the TTN Device Repository convention. fPort 1: measurement
+// (count; big-endian).
+// count: people passing in the interval.
+
+function u8(b, i) {
+  return b[i];
+}
+
+function u16(b, i) {
+  return (b[i] << 8) | b[i + 1];
+}
+
+function s16(b, i) {
+  var v = u16(b, i);
+  return v & 0x8000 ? v - 0x10000 : v;
+}
+
+function decodeUplink(input) {
+  var b = input.bytes;
+  if (input.fPort !== 1) {
+    return {errors: ['unknown fPort ' + input.fPort]};
+  }
+  if (b.length < 2) {
+    return {errors: ['measurement: expected 2 bytes, got ' + b.length]};
+  }
+  return {
+    data: {
+      count: u16(b, 0),
+    }
+  };
+}
