@@ -535,6 +535,7 @@ class _Runner:
             failed = (unit.parts[-1], _failure(409, "the change set conflicts with existing "
                                                     "data and was rolled back"))
         if failed is None:
+            await state.writer.settle()
             state.bus.publish(tx_app.state.bus.events)
             return results
         # All or nothing: every part of the set is reported as not done.

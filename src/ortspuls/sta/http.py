@@ -380,6 +380,7 @@ async def _post(request: Request, path: ResourcePath) -> Response:
         await audit.record_events(conn, principal, ctx.events)
         rctx = read_context(request, conn)
         _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
+    await state.writer.settle()
     state.bus.publish(ctx.events)
     return json_response(value, 201, {"Location": value["@iot.selfLink"]})
 
@@ -424,6 +425,7 @@ async def _update(request: Request, path: ResourcePath) -> Response:
                                         replace=request.method == "PUT")
         await audit.record_events(conn, principal, ctx.events)
         _, _, value = await reading.read_entity(rctx, by_id(entity, ident), QueryOptions())
+    await state.writer.settle()
     state.bus.publish(ctx.events)
     return json_response(value)
 
@@ -438,6 +440,7 @@ async def _delete(request: Request, path: ResourcePath) -> Response:
         ctx = writing.WriteContext(conn=conn, writer=state.writer, tenant_id=principal.tenant_id)
         await writing.delete_entity(ctx, path.target.entity, ident)
         await audit.record_events(conn, principal, ctx.events)
+    await state.writer.settle()
     state.bus.publish(ctx.events)
     return Response(status_code=200)
 

@@ -174,6 +174,15 @@ class ObservationWriter:
                 raise result
         return results, [_event(r) for r in results]  # type: ignore[arg-type]
 
+    async def settle(self) -> None:
+        """Wait for partitions that a committed transaction's rows need (PostgreSQL).
+
+        Called before answering a write, so a client that reads right after its 201 never
+        races the move of its rows out of the default partition.
+        """
+        if self._background:
+            await asyncio.gather(*tuple(self._background), return_exceptions=True)
+
     # -- group commit ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
