@@ -31,19 +31,28 @@ def own_server(kind: str, data_dir: Path, extra_args: tuple[str, ...] = (),
             stop_server(srv)
 
 
+def thing_with_datastream(name: str = "Pegel", observations: list | None = None) -> dict:
+    """A Thing with a Location and one Datastream (and optional Observations), for deep insert."""
+    datastream = {
+        "name": "Wasserstand", "description": "d", "observationType": MEASUREMENT,
+        "unitOfMeasurement": {"name": "cm", "symbol": "cm", "definition": "cm"},
+        "Sensor": {"name": "s", "description": "d", "encodingType": "text/plain",
+                   "metadata": "m"},
+        "ObservedProperty": {"name": "h", "definition": "h", "description": "d"},
+    }
+    if observations is not None:
+        datastream["Observations"] = observations
+    return {
+        "name": name, "description": "d",
+        "Locations": [{"name": "l", "description": "d", "encodingType": "application/geo+json",
+                       "location": {"type": "Point", "coordinates": [9.1, 48.7]}}],
+        "Datastreams": [datastream],
+    }
+
+
 def make_datastream(srv: Server) -> int:
     with srv.client("admin") as client:
-        response = client.post("/Things", json={
-            "name": "Pegel", "description": "d",
-            "Locations": [{"name": "l", "description": "d", "encodingType": "application/geo+json",
-                           "location": {"type": "Point", "coordinates": [9.1, 48.7]}}],
-            "Datastreams": [{
-                "name": "Wasserstand", "description": "d", "observationType": MEASUREMENT,
-                "unitOfMeasurement": {"name": "cm", "symbol": "cm", "definition": "cm"},
-                "Sensor": {"name": "s", "description": "d", "encodingType": "text/plain",
-                           "metadata": "m"},
-                "ObservedProperty": {"name": "h", "definition": "h", "description": "d"},
-            }]})
+        response = client.post("/Things", json=thing_with_datastream())
         assert response.status_code == 201, response.text
         return client.get(response.headers["location"] + "/Datastreams"
                           ).json()["value"][0]["@iot.id"]

@@ -5,18 +5,15 @@ real PostgreSQL, the real CLI)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from tests.conftest import database_args_for, run_cli, start_server, stop_server
-from tests.db.servers import NO_MQTT
+from tests.db.servers import NO_MQTT, make_datastream, thing_with_datastream
 
 from ortspuls.db import partitions
 from ortspuls.db.engine import Database
-
-MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
 
 def fetch(url: str, sql: str, *args):
@@ -41,22 +38,7 @@ def pg(tmp_path_factory):
         srv.keys = {"admin": key}
         srv.url_db = args[args.index("--database-url") + 1]
         try:
-            with srv.client("admin") as client:
-                thing = client.post("/Things", json={
-                    "name": "Pegel", "description": "d",
-                    "Locations": [{"name": "l", "description": "d",
-                                   "encodingType": "application/geo+json",
-                                   "location": {"type": "Point", "coordinates": [9.1, 48.7]}}],
-                    "Datastreams": [{
-                        "name": "Wasserstand", "description": "d", "observationType": MEASUREMENT,
-                        "unitOfMeasurement": {"name": "cm", "symbol": "cm", "definition": "cm"},
-                        "Sensor": {"name": "s", "description": "d", "encodingType": "text/plain",
-                                   "metadata": "m"},
-                        "ObservedProperty": {"name": "h", "definition": "h", "description": "d"},
-                    }]})
-                assert thing.status_code == 201, thing.text
-                srv.datastream = client.get(thing.headers["location"] + "/Datastreams"
-                                            ).json()["value"][0]["@iot.id"]
+            srv.datastream = make_datastream(srv)
             yield srv
         finally:
             stop_server(srv)
@@ -65,7 +47,6 @@ def pg(tmp_path_factory):
 def partition_of(url: str, obs_id: int) -> str | None:
     rows = fetch(url, "SELECT tableoid::regclass::text AS p FROM observations WHERE id = $1",
                  obs_id)
-    # None: a query that starts while the row moves into its new month can miss it.
     return rows[0]["p"] if rows else None
 
 
@@ -153,32 +134,16 @@ def test_partitions_on_sqlite_is_a_clear_error(tmp_path):
     assert "SQLite has no partitions" in result.stderr
 
 
-def test_deep_insert_of_a_new_month_gets_its_partition_after_the_commit(pg):
+def test_deep_insert_of_a_new_month_is_in_its_partition_when_the_201_arrives(pg):
     # Observations inside a deep insert are written in the request's transaction; their month
-    # is created beside it, and the rows move there once that transaction has committed.
+    # is created once that transaction has committed, and the answer waits for it, so a read
+    # right after the 201 finds the row, already in its own month.
     with pg.client("admin") as client:
-        response = client.post("/Things", json={
-            "name": "Neu", "description": "d",
-            "Locations": [{"name": "l", "description": "d", "encodingType": "application/geo+json",
-                           "location": {"type": "Point", "coordinates": [9.0, 48.0]}}],
-            "Datastreams": [{
-                "name": "ds", "description": "d", "observationType": MEASUREMENT,
-                "unitOfMeasurement": {"name": "cm", "symbol": "cm", "definition": "cm"},
-                "Sensor": {"name": "s", "description": "d", "encodingType": "text/plain",
-                           "metadata": "m"},
-                "ObservedProperty": {"name": "h", "definition": "h", "description": "d"},
-                "Observations": [{"phenomenonTime": "2017-02-03T04:05:06Z", "result": 3.0}],
-            }]})
+        body = thing_with_datastream("Neu", [{"phenomenonTime": "2017-02-03T04:05:06Z",
+                                              "result": 3.0}])
+        response = client.post("/Things", json=body)
         assert response.status_code == 201, response.text
-        observations = client.get(response.headers["location"] + "/Datastreams").json()
-        ds = observations["value"][0]["@iot.id"]
-        deadline = time.monotonic() + 20
-        # A query that runs while the row moves from the default partition into its new month
-        # can miss it for that moment (see docs/architecture.md); it is there before and after.
-        while not (found := client.get(f"/Datastreams({ds})/Observations").json()["value"]):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        obs = found[0]["@iot.id"]
-    while partition_of(pg.url_db, obs) != "observations_y2017m02":
-        assert time.monotonic() < deadline, partition_of(pg.url_db, obs)
-        time.sleep(0.1)
+        ds = client.get(response.headers["location"] + "/Datastreams").json()["value"][0]
+        found = client.get(f"/Datastreams({ds['@iot.id']})/Observations").json()["value"]
+        assert [o["result"] for o in found] == [3.0]
+    assert partition_of(pg.url_db, found[0]["@iot.id"]) == "observations_y2017m02"
