@@ -622,6 +622,22 @@ def _iso(moment: datetime) -> str:
 # Aggregates over many Datastreams (dashboard tiles)
 
 
+async def _totals(conn: AsyncConnection, table: str, streams: Sequence[int], start: datetime,
+                  end: datetime | None, group: str, extra: str = "") -> list:
+    """count, sum, min, max of `table`'s buckets of `streams` in [start, end), grouped by
+    `group` (a column name), which leads each row; `extra` adds columns after them."""
+    ids = ", ".join(str(int(s)) for s in streams)
+    params = {"t0": _time_param(conn, start)}
+    until = ""
+    if end is not None:
+        params["t1"] = _time_param(conn, end)
+        until = " AND bucket_start < :t1"
+    return (await conn.execute(text(
+        f"SELECT {group}, {_COUNT_SUM}, sum(value_sum), min(value_min), max(value_max){extra}"
+        f" FROM {table} WHERE datastream_id IN ({ids}) AND bucket_start >= :t0{until}"
+        f" GROUP BY {group} ORDER BY {group}"), params)).all()
+
+
 async def bucket_totals(conn: AsyncConnection, table: str, streams: Sequence[int],
                         start: datetime, end: datetime | None = None
                         ) -> list[tuple[datetime, int, float, float, float, int]]:
@@ -629,16 +645,7 @@ async def bucket_totals(conn: AsyncConnection, table: str, streams: Sequence[int
     many of the streams have data in it. Ordered by bucket."""
     if not streams:
         return []
-    ids = ", ".join(str(int(s)) for s in streams)
-    params = {"t0": _time_param(conn, start)}
-    until = ""
-    if end is not None:
-        params["t1"] = _time_param(conn, end)
-        until = " AND bucket_start < :t1"
-    rows = (await conn.execute(text(
-        f"SELECT bucket_start, {_COUNT_SUM}, sum(value_sum), min(value_min), max(value_max),"
-        f" count(*) FROM {table} WHERE datastream_id IN ({ids}) AND bucket_start >= :t0{until}"
-        " GROUP BY bucket_start ORDER BY bucket_start"), params)).all()
+    rows = await _totals(conn, table, streams, start, end, "bucket_start", ", count(*)")
     return [(_to_datetime(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
@@ -648,16 +655,7 @@ async def stream_totals(conn: AsyncConnection, table: str, streams: Sequence[int
     """Per Datastream: count, sum, min, max of `table`'s buckets in [start, end)."""
     if not streams:
         return {}
-    ids = ", ".join(str(int(s)) for s in streams)
-    params = {"t0": _time_param(conn, start)}
-    until = ""
-    if end is not None:
-        params["t1"] = _time_param(conn, end)
-        until = " AND bucket_start < :t1"
-    rows = (await conn.execute(text(
-        f"SELECT datastream_id, {_COUNT_SUM}, sum(value_sum), min(value_min), max(value_max)"
-        f" FROM {table} WHERE datastream_id IN ({ids}) AND bucket_start >= :t0{until}"
-        " GROUP BY datastream_id"), params)).all()
+    rows = await _totals(conn, table, streams, start, end, "datastream_id")
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
 
