@@ -156,6 +156,13 @@ Index(
     entity_tables["Observation"].c.id,
 )
 Index("ix_observations_feature_id", entity_tables["Observation"].c.feature_id)
+# All Datastreams' Observations in the default order (phenomenonTime, id): the first page of
+# `GET /Observations` without a Datastream is an index range read, not a sort of the table.
+Index(
+    "ix_observations_time",
+    entity_tables["Observation"].c.phenomenon_time_start,
+    entity_tables["Observation"].c.id,
+)
 Index(
     "ix_observations_multi_datastream_time",
     entity_tables["Observation"].c.multi_datastream_id,
