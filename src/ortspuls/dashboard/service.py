@@ -13,6 +13,7 @@ can turn them into JSON error bodies or error pages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -238,10 +239,15 @@ async def station_owners(conn: AsyncConnection, app_state: Any, thing_ids: Itera
     return out
 
 
+# Every tile and the latest list show each stream's newest time; most of them are the same
+# from one request to the next, so their texts are kept instead of formatted each time.
+_time_text = functools.lru_cache(maxsize=8192)(format_time)
+
+
 def _latest_json(stream: Stream) -> dict[str, Any] | None:
     if stream.latest is None:
         return None
-    return {"time": format_time(stream.latest.time), "value": stream.latest.value}
+    return {"time": _time_text(stream.latest.time), "value": stream.latest.value}
 
 
 def _tile(t: Texts, dash: DashboardState, template: UseCase, members: list[Stream],
@@ -514,7 +520,7 @@ async def latest(app_state: Any, *, thing: int | None = None,
             "observed_property_id": s.op_id,
             "usecase": s.usecase,
             "unit": s.unit,
-            "time": format_time(entry.time) if entry is not None else None,
+            "time": _time_text(entry.time) if entry is not None else None,
             "value": entry.value if entry is not None else None,
             "age_seconds": (round((now - entry.time).total_seconds(), 1)
                             if entry is not None else None),
