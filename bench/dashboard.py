@@ -455,14 +455,20 @@ def run(streams: int, days: int, runs: int) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
+def data_set_main(prog: str, run_fn: Callable[[int, int, int], Any],
+                  argv: list[str] | None = None) -> int:
+    """Command line of the benches on this data set: --streams, --days, --runs."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args(argv)
-    run(args.streams, args.days, args.runs)
+    run_fn(args.streams, args.days, args.runs)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return data_set_main("python -m bench.dashboard", run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Prints a table and writes bench/results/pages.json; nothing is asserted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sqlite3
@@ -248,13 +247,7 @@ def run(streams: int, days: int, runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pages")
-    parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=730)
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args(argv)
-    run(args.streams, args.days, args.runs)
-    return 0
+    return dashboard.data_set_main("python -m bench.pages", run, argv)
 
 
 if __name__ == "__main__":
