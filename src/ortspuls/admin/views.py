@@ -255,13 +255,19 @@ def _callback_url(request: Request, slug: str) -> str:
     return f"{external_base(request)}/admin/oidc/{slug}/callback"
 
 
-async def oidc_start(request: Request) -> Response:
+async def _enabled_provider(request: Request) -> tuple[Any, str, Any]:
+    """(page context, provider slug, the enabled provider or None) of an OIDC login URL."""
     ctx = page_context(request)
-    state = request.app.state
     slug = request.path_params["provider"]
-    async with state.db.read() as conn:
+    async with request.app.state.db.read() as conn:
         provider = await oidc.provider_by_slug(conn, slug)
-    if provider is None or not provider.enabled:
+    return ctx, slug, provider if provider is not None and provider.enabled else None
+
+
+async def oidc_start(request: Request) -> Response:
+    ctx, slug, provider = await _enabled_provider(request)
+    state = request.app.state
+    if provider is None:
         return _error(ctx, 404, "admin.error.no_provider")
     try:
         url, browser = await state.oidc.start(
@@ -278,12 +284,9 @@ async def oidc_start(request: Request) -> Response:
 
 
 async def oidc_callback(request: Request) -> Response:
-    ctx = page_context(request)
+    ctx, slug, provider = await _enabled_provider(request)
     state = request.app.state
-    slug = request.path_params["provider"]
-    async with state.db.read() as conn:
-        provider = await oidc.provider_by_slug(conn, slug)
-    if provider is None or not provider.enabled:
+    if provider is None:
         return _error(ctx, 404, "admin.error.no_provider")
     try:
         user_id, next_url = await state.oidc.finish(
