@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.routing import Mount, Route
 from ortspuls import __version__, mqtt, web
 from ortspuls.admin import routes as admin_routes
 from ortspuls.dashboard import api as dashboard_api
-from ortspuls.db.engine import Database
+from ortspuls.db.engine import Database, QueryTimeout, unlimited_reads
 from ortspuls.db.migrate import check
 from ortspuls.ingest import http as ingest_http
 from ortspuls.ingest.service import IngestService
@@ -80,6 +81,15 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
                           headers=getattr(exc, "headers", None))
 
 
+async def _query_timeout(request: Request, exc: QueryTimeout) -> Response:
+    """A read stopped by the time limit outside the API endpoints (which answer it with 400
+    themselves): dashboard pages, CSV downloads, admin. Their queries are the server's own
+    choice, so the client has nothing to narrow: 503, the server could not answer in time."""
+    return sta_http.query_timeout_response(
+        request, exc, "the server is busy or this view covers too much data; try again later, "
+                      "and tell the operator if it persists", status=503)
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error; the server log has the details")
@@ -90,7 +100,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        db = Database(settings.effective_database_url, settings.read_database_url or None)
+        # The start (migration check, rollup rebuild, caches) and the background jobs started
+        # here read without a time limit; requests run in tasks of their own, outside this.
+        with unlimited_reads():
+            async with components(app):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def components(app: Starlette):
+        # Reads for requests stop after query_timeout (0: never); writes are never limited.
+        db = Database(settings.effective_database_url, settings.read_database_url or None,
+                      query_timeout=settings.query_timeout)
         await check(db)
         state = app.state
         state.db = db
@@ -128,6 +148,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             state.demo = DemoSimulator(settings, db)
             await state.demo.start()
+        # The objects of the started server live as long as the process: keep them out of the
+        # cyclic garbage collector's full passes. Otherwise every few bulk requests (whose
+        # temporaries get promoted to the oldest generation) pay a full pass over the whole
+        # heap, about 70 ms.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -163,7 +189,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/{version:sta_version}/{path:path}", sta_http.resource, methods=STA_METHODS),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
+                    exception_handlers={HTTPException: _http_error,
+                                        QueryTimeout: _query_timeout,
+                                        Exception: _server_error})
     app.state.settings = settings
     app.state.conformance = [*sta_http.CONFORMANCE, *EXTENSION_CONFORMANCE]
     app.state.server_settings_extra = {}

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default 8000)")
     serve.add_argument("--workers", type=int, help="number of API processes (default 1)")
     serve.add_argument("--read-database-url", help="read-only replica for queries")
+    serve.add_argument("--query-timeout", type=float, metavar="SECONDS",
+                       help="stop a request's read after this long with a 400 (default 20; "
+                            "0: no limit)")
     serve.add_argument("--public-base-url", help="URL clients use, e.g. https://daten.example.de")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--mqtt-port", type=int,
@@ -98,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     keys = ("data_dir", "database_url", "host", "port", "workers", "read_database_url",
-            "public_base_url", "log_level", "mqtt_port", "mqtt_ws_port", "mqtt_url")
+            "query_timeout", "public_base_url", "log_level", "mqtt_port", "mqtt_ws_port",
+            "mqtt_url")
     overrides = {k: getattr(args, k, None) for k in keys}
     return load_settings(overrides, config_file=getattr(args, "config", None))
 

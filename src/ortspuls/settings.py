@@ -8,6 +8,7 @@ else in Ortspuls reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -33,6 +34,10 @@ class Settings:
     database_url: str = ""
     # Optional read-only replica for queries.
     read_database_url: str = ""
+    # The longest a read of a request may run (seconds, on the primary and the replica alike);
+    # the database then stops it and the client gets a 400 saying how to narrow the query.
+    # Writes, migrations and background work are never limited. 0: no limit.
+    query_timeout: float = 20.0
     # The URL clients use to reach the server; empty: derived from each request and the
     # X-Forwarded-* headers of a trusted reverse proxy.
     public_base_url: str = ""
@@ -179,6 +184,8 @@ def load_settings(
         raise SettingsError("default_top must be between 1 and max_top")
     if settings.workers < 1:
         raise SettingsError("workers must be at least 1")
+    if not (settings.query_timeout >= 0 and math.isfinite(settings.query_timeout)):
+        raise SettingsError("query_timeout must be a number of seconds, e.g. 20 (0: no limit)")
     for name in ("mqtt_port", "mqtt_ws_port"):
         if not 0 <= getattr(settings, name) <= 65535:
             raise SettingsError(f"{name} must be a port number (0 turns it off)")

@@ -319,3 +319,26 @@ def test_nested_batch_is_refused_per_part(api):
         {"id": "1", "method": "post", "url": "/v1.1/$batch", "body": {"requests": []}}]})
     (item,) = response.json()["responses"]
     assert item["status"] == 400 and "another $batch" in item["body"]["message"]
+
+
+def test_batch_parts_answer_streamed_result_formats_whole(api):
+    """CSV and GeoJSON answers are streamed on their own; inside a batch each part still gets
+    its complete body."""
+    created = api.post("/Things", json=thing_body("JB Streamed", Locations=[{
+        "name": "Rathaus", "description": "r", "encodingType": GEOJSON,
+        "location": point(8.41, 49.02)}]))
+    assert created.status_code == 201
+    thing = created.json()["@iot.id"]
+    response = api.post("/$batch", json={"requests": [
+        {"id": "csv", "method": "get",
+         "url": f"Things({thing})/Locations?$resultFormat=CSV&$select=id,name"},
+        {"id": "geo", "method": "get", "url": f"Things({thing})/Locations?$resultFormat=GeoJSON"},
+    ]})
+    assert response.status_code == 200, response.text
+    csv_part, geo_part = response.json()["responses"]
+    assert csv_part["status"] == 200 and geo_part["status"] == 200
+    lines = csv_part["body"].strip().splitlines()
+    assert lines[0].split(",")[:2] == ["id", "name"] and lines[1].endswith(",Rathaus")
+    features = geo_part["body"]["features"]
+    assert [f["properties"]["name"] for f in features] == ["Rathaus"]
+    assert features[0]["geometry"]["coordinates"] == [8.41, 49.02]

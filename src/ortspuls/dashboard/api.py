@@ -29,8 +29,9 @@ from ortspuls.dashboard.live import LiveHub
 from ortspuls.dashboard.summaries import Memo
 from ortspuls.dashboard.texts import LANGUAGES
 from ortspuls.dashboard.usecase import usecases
+from ortspuls.db.engine import QueryTimeout
 from ortspuls.sta.errors import BadRequest, NotFound, StaError
-from ortspuls.sta.http import external_base, tenant_view
+from ortspuls.sta.http import external_base, query_timeout_response, tenant_view
 from ortspuls.tenancy.http import caller_visibility
 from ortspuls.timeseries.rollups import LocalCalendar
 
@@ -42,12 +43,18 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type=JSON, headers=_NO_STORE)
 
 
+# What a caller of the dashboard API can change when a read is stopped by the time limit.
+TIMEOUT_HINT = "ask for a shorter period (from, to) or a coarser interval (e.g. interval=P1D)"
+
+
 def _handled(endpoint: Callable[[Request], Awaitable[Response]]):
     async def run(request: Request) -> Response:
         try:
             return await endpoint(request)
         except StaError as exc:
             return exc.response()
+        except QueryTimeout as exc:
+            return query_timeout_response(request, exc, TIMEOUT_HINT)
     run.__name__ = endpoint.__name__
     run.__doc__ = endpoint.__doc__
     return run

@@ -36,6 +36,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ortspuls.db.engine import QueryTimeout
 from ortspuls.sta.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -350,6 +351,17 @@ class _TxWriter:
         self._bus.publish(events)
         return rows
 
+    async def submit_columns(self, batches) -> list[list[int]]:
+        # Atomic, as submit_many.
+        ids, events = await self._writer.insert_columns(self._conn, batches)
+        self._bus.publish(events)
+        return ids
+
+    async def settle(self) -> None:
+        # New partitions wait for the change set's transaction to end: a part waiting for them
+        # inside it would wait for itself. The change set settles after its commit.
+        return None
+
 
 class _TxState:
     def __init__(self, state, conn) -> None:
@@ -483,15 +495,21 @@ class _Runner:
                 raise BadRequest("a batch cannot contain another $batch")
             else:
                 response = await sta_http.resource(request)
+            body = getattr(response, "body", None)
+            if body is None:
+                # A streamed answer ($resultFormat=CSV or GeoJSON): a part is answered whole.
+                body = b"".join([chunk if isinstance(chunk, bytes) else chunk.encode()
+                                 async for chunk in response.body_iterator])
         except StaError as exc:
             return _failure(exc.status, exc.message)
+        except QueryTimeout as exc:  # http.resource answers its own; CreateObservations' check
+            response = sta_http.query_timeout_response(request, exc)
         except Exception:
             log.exception("unhandled error in $batch part %s %s", part.method, part.url)
             return _failure(500, "internal error; the server log has the details")
         out_headers = {k: v for k, v in response.headers.items()
                        if k in ("location", "content-type")}
-        return Outcome(response.status_code, out_headers, bytes(response.body),
-                       response.media_type)
+        return Outcome(response.status_code, out_headers, bytes(body), response.media_type)
 
     def _failed_dependency(self, dep: str) -> str | None:
         outcome = self.batch.outcomes.get(dep)

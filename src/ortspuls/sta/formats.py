@@ -16,7 +16,11 @@ turned into bytes and sent, so memory stays flat however large the answer is.
   one line per related entity (parent values repeated), or one line with empty cells if there
   are none.
 
-Everything that can fail with 400/404 is checked before the first byte is sent.
+Everything that can fail with 400/404 is checked before the first byte is sent, and the first
+chunk is fetched before it too: a read stopped by the time limit before the first rows (a sort
+of everything) is a 400 like any other. Each further chunk gets the whole limit again, as
+PostgreSQL's statement_timeout applies to each fetch of the cursor; a chunk stopped later cuts
+the answer off (the connection closes without the body's end, so the client sees it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ortspuls.db.engine import QueryTimeout, restart_time_limit
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.model import ENTITY_TYPES, EntityType
 from ortspuls.query.ast import QueryOptions
@@ -42,6 +48,8 @@ from ortspuls.sta import read as reading
 from ortspuls.sta.errors import BadRequest, NotFound
 from ortspuls.sta.paths import ResourcePath
 from ortspuls.sta.values import GEOJSON_ENCODINGS
+
+log = logging.getLogger(__name__)
 
 # Rows per database fetch and per chunk sent.
 CHUNK = 1000
@@ -135,6 +143,35 @@ async def _chunks(request: Request, plan: _Plan, context: ContextFactory
             values = [ctx.serializer.entity(plan.entity, r, plan.names) for r in rows]
             await reading.load_expands(ctx, plan.entity, rows, values, plan.tree)
             yield ctx, rows, values
+            restart_time_limit(conn)
+
+
+Chunks = AsyncIterator[tuple[reading.ReadContext, list[dict], list[dict]]]
+
+
+async def _started(chunks: Chunks) -> Chunks:
+    """`chunks` with the first one fetched now, before the answer starts (QueryTimeout here is
+    still a 400)."""
+    first = await anext(chunks, None)
+
+    async def all_chunks() -> Chunks:
+        if first is not None:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+    return all_chunks()
+
+
+class _Stream(StreamingResponse):
+    async def stream_response(self, send) -> None:
+        try:
+            await super().stream_response(send)
+        except QueryTimeout as exc:
+            # Too late for an error status: end without the body's last chunk, so the client
+            # sees a cut-off answer rather than a complete-looking one.
+            log.warning("read stopped at the time limit of %g s while streaming %s",
+                        exc.seconds, self.media_type)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,18 +195,17 @@ async def geojson_response(request: Request, path: ResourcePath, options: QueryO
     elif entity.name == "Observation":
         extra = ("feature_id",)
     plan = await _prepare(request, path, options, context, "GeoJSON", extra)
-    return StreamingResponse(_geojson_body(request, plan, context, own),
-                             media_type=GEOJSON_MEDIA_TYPE)
+    chunks = await _started(_chunks(request, plan, context))
+    return _Stream(_geojson_body(plan, chunks, own), media_type=GEOJSON_MEDIA_TYPE)
 
 
-async def _geojson_body(request: Request, plan: _Plan, context: ContextFactory,
-                        own: str | None) -> AsyncIterator[bytes]:
+async def _geojson_body(plan: _Plan, chunks: Chunks, own: str | None) -> AsyncIterator[bytes]:
     head = b'{"type":"FeatureCollection",'
     if plan.count is not None:
         head += b'"@iot.count":' + str(plan.count).encode() + b","
     yield head + b'"features":['
     first = True
-    async for ctx, rows, values in _chunks(request, plan, context):
+    async for ctx, rows, values in chunks:
         if own is not None:
             column = plan.entity.field_by_name[own].column
             geometries = [_geojson_geometry(r[column], r.get("encoding_type")) for r in rows]
@@ -319,17 +355,16 @@ async def csv_response(request: Request, path: ResourcePath, options: QueryOptio
                        context: ContextFactory) -> Response:
     plan = await _prepare(request, path, options, context, "CSV")
     columns = _columns(plan.entity, plan.names, plan.tree)
-    return StreamingResponse(_csv_body(request, plan, context, columns),
-                             media_type=CSV_MEDIA_TYPE)
+    chunks = await _started(_chunks(request, plan, context))
+    return _Stream(_csv_body(chunks, columns), media_type=CSV_MEDIA_TYPE)
 
 
-async def _csv_body(request: Request, plan: _Plan, context: ContextFactory,
-                    columns: _Columns) -> AsyncIterator[bytes]:
+async def _csv_body(chunks: Chunks, columns: _Columns) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns.all_headers())
     yield buffer.getvalue().encode()
-    async for _, _, values in _chunks(request, plan, context):
+    async for _, _, values in chunks:
         buffer.seek(0)
         buffer.truncate()
         for value in values:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ortspuls.db.engine import QueryTimeout
 from ortspuls.model import ENTITY_SETS, ENTITY_TYPES
 from ortspuls.query import QuerySyntaxError, parse_query_options
 from ortspuls.query.ast import QueryOptions
@@ -178,6 +179,40 @@ def request_visibility(request: Request) -> Visibility:
 
 
 # ---------------------------------------------------------------------------------------------
+# Reads stopped by the time limit
+
+# What a SensorThings client can change when a read is stopped.
+STA_TIMEOUT_HINT = ("narrow it with a $filter on a Datastream or a time range (e.g. "
+                    "Datastreams(1)/Observations?$filter=phenomenonTime ge "
+                    "2024-05-01T00:00:00Z), use $top, or leave out $count=true and $orderby on "
+                    "anything but phenomenonTime")
+
+
+def query_timeout_response(request: Request, exc: QueryTimeout, hint: str = STA_TIMEOUT_HINT,
+                           status: int = 400) -> Response:
+    """The answer to a read the database stopped at the server's time limit (`query_timeout`).
+
+    400, as Datasette answers: the client chose the query (options, period), the same request
+    would be stopped again, so it is the client who has to change it, and the message says
+    how. A 503 would mean "try again later" and invite clients and proxies to retry on their
+    own, bringing back the very load the limit keeps off the database. (Where the client did
+    not shape the query, e.g. a dashboard page, the app answers 503 instead.) Not a server
+    fault: one warning line with method and path, never a traceback, never the query string
+    or a token."""
+    log.warning("read stopped at the time limit of %g s: %s %s", exc.seconds, request.method,
+                loggable_path(request.url.path))
+    return StaError(f"the query was stopped after {exc.seconds:g} s, this server's time limit "
+                    f"for one read; {hint}", status).response()
+
+
+def loggable_path(path: str) -> str:
+    """The request path for the log: ingest webhooks may carry their token in the path."""
+    if path.startswith("/ingest/"):
+        return "/".join(path.split("/")[:3]) + "/…"
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
 # Bodies
 
 
@@ -291,6 +326,8 @@ async def resource(request: Request) -> Response:
         raise MethodNotAllowed(f"{method} is not supported on SensorThings resources")
     except StaError as exc:
         return exc.response()
+    except QueryTimeout as exc:
+        return query_timeout_response(request, exc)
     except IntegrityError as exc:
         log.info("integrity error: %s", exc.orig)
         return Conflict("the change conflicts with existing data (a linked entity is missing or "
