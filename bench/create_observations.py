@@ -11,6 +11,7 @@ Run: python -m bench.create_observations [requests]
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -67,11 +68,13 @@ def run(requests: int = 10) -> dict:
         "raw_batched_insert_rows_per_s": raw,
     }
     result["share_of_raw"] = round(result["obs_per_s"] / raw, 3)
+    # Another process on the machine skews both rates: keep the load beside them.
+    result["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(table(f"CreateObservations into SQLite, {ROWS:,} observations per request, "
                 f"{requests} requests",
-                ["obs/s", "median request ms", "raw batched rows/s", "share of raw"],
+                ["obs/s", "median request ms", "raw batched rows/s", "share of raw", "load"],
                 [[result["obs_per_s"], result["median_request_ms"], raw,
-                  f"{100 * result['share_of_raw']:.0f}%"]]))
+                  f"{100 * result['share_of_raw']:.0f}%", result["load_average_1min"]]]))
     save("create_observations", result)
     return result
 

@@ -19,8 +19,10 @@ from ortspuls.db.engine import Database
 from ortspuls.db.migrate import upgrade
 from ortspuls.db.schema import entity_tables, link_tables
 from ortspuls.sta.values import RESULT_FLOAT, RESULT_JSON, RESULT_STRING
-from ortspuls.timeseries.events import EventBus
-from ortspuls.timeseries.writer import NewObservation, ObservationWriter
+from ortspuls.timeseries import writer as writer_module
+from ortspuls.timeseries.events import EventBatch, EventBus
+from ortspuls.timeseries.rollups import RollupKeeper, rebuild_rollups
+from ortspuls.timeseries.writer import NewObservation, ObservationColumns, ObservationWriter
 
 # Fixtures run on the session loop (pyproject); the tests must share it.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -148,3 +150,103 @@ async def test_group_commit_of_concurrent_single_observations(db):
     for i, row in enumerate(rows):
         assert stored[row["id"]].phenomenon_time_start == T0 + timedelta(minutes=i)
         assert stored[row["id"]].result_type == record(ds, i).result[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The column path (CreateObservations): ObservationColumns -> submit_columns
+
+
+def numbers(ds: int, starts: list[datetime], values: list[float],
+            **columns) -> ObservationColumns:
+    return ObservationColumns(ds, None, starts, [RESULT_FLOAT] * len(starts), list(values),
+                              **columns)
+
+
+async def rollup_rows(db: Database) -> dict[str, list[tuple]]:
+    async with db.read() as conn:
+        return {table: [tuple(r) for r in await conn.execute(text(
+            f"SELECT datastream_id, bucket_start, value_count, value_sum, value_min, value_max "
+            f"FROM {table} ORDER BY datastream_id, bucket_start"))]
+                for table in ("rollups_hourly", "rollups_daily")}
+
+
+def assert_same_rollups(got: dict[str, list[tuple]], want: dict[str, list[tuple]]) -> None:
+    for table in want:
+        assert [r[:3] + r[4:] for r in got[table]] == [r[:3] + r[4:] for r in want[table]]
+        assert [r[3] for r in got[table]] == pytest.approx([r[3] for r in want[table]],
+                                                           rel=1e-12)
+
+
+async def test_columns_are_stored_exactly_with_errors_per_row(db, monkeypatch):
+    ds = await make_datastream(db)
+    other = await make_datastream(db)
+    bus, published = EventBus(), []
+    bus.subscribe(published.append)
+    writer = ObservationWriter(db, bus)
+    keeper = RollupKeeper("Europe/Berlin")
+    keeper.install(writer)
+    # Several transactions, and the second batch split across two of them.
+    monkeypatch.setattr(writer_module, "BULK_ROWS", 4)
+    times = [T0 + timedelta(minutes=17 * i, microseconds=i) for i in range(12)]
+    mixed = ObservationColumns(
+        ds, None, times[:5],
+        result_type=[RESULT_FLOAT, RESULT_STRING, RESULT_JSON, RESULT_FLOAT, RESULT_FLOAT],
+        result_number=[1.5, None, None, -2.0, 3.25],
+        result_string=[None, "hoch", None, None, None],
+        result_json=[None, None, {"a": [1, "ü"]}, None, None],
+        phenomenon_time_end=[None, T0 + timedelta(hours=9), None, None, None],
+        result_time=[None, T0, None, None, None],
+        feature_id=[None, None, 999_999, None, None])
+    # Out of time order: the rollups sort, the summary takes minimum and maximum.
+    order = [5, 11, 6, 10, 7, 9, 8]
+    plain = numbers(other, [times[i] for i in order], [float(i) for i in order])
+    out = await writer.submit_columns([mixed, plain])
+    assert [type(o).__name__ for o in out[0]] == ["int", "int", "BadRequest", "int", "int"]
+    assert "999999" in str(out[0][2])
+    assert all(isinstance(o, int) for o in out[1]) and len(set(out[1])) == 7
+    async with db.read() as conn:
+        rows = {r.id: r for r in await conn.execute(select(OBS))}
+    assert len(rows) == 11
+    for i, id_ in enumerate(out[0]):
+        if i == 2:
+            continue
+        row = rows[id_]
+        assert row.phenomenon_time_start == times[i]  # microseconds kept
+        assert (row.result_type, row.result_number, row.result_string, row.result_json) == \
+            mixed.result(i)
+        assert row.phenomenon_time_end == mixed.phenomenon_time_end[i]
+        assert row.result_time == mixed.result_time[i]
+        assert row.feature_id is not None and row.parameters is None
+    assert [rows[id_].result_number for id_ in out[1]] == [float(i) for i in order]
+    # Subscribers got the stored rows, built only when read.
+    batches = [events for events in published if isinstance(events, EventBatch)]
+    announced = {e.id: e.row for events in batches for e in events}
+    assert sorted(announced) == sorted(o for o in out[0] + out[1] if isinstance(o, int))
+    first = announced[out[0][1]]
+    assert first["result_string"] == "hoch" and first["datastream_id"] == ds
+    assert first["phenomenon_time_end"] == T0 + timedelta(hours=9)
+    # The Datastream summaries, and rollups equal to aggregates of the raw rows.
+    async with db.read() as conn:
+        d = entity_tables["Datastream"].c
+        spans = dict((r[0], tuple(r[1:])) for r in await conn.execute(
+            select(d.id, d.phenomenon_time_start, d.phenomenon_time_end, d.result_time_start)))
+    assert spans[ds] == (times[0], T0 + timedelta(hours=9), T0)
+    assert spans[other] == (times[5], times[11], None)
+    kept = await rollup_rows(db)
+    assert kept["rollups_hourly"] and kept["rollups_daily"]
+    async with db.write() as conn:
+        await rebuild_rollups(conn, "Europe/Berlin")
+    assert_same_rollups(kept, await rollup_rows(db))
+
+
+async def test_columns_into_unknown_or_foreign_streams_are_refused_per_row(db):
+    ds = await make_datastream(db)
+    writer = ObservationWriter(db, EventBus())
+    starts = [T0, T0 + timedelta(seconds=1)]
+    unknown = numbers(999_999, starts, [1.0, 2.0])
+    foreign = numbers(ds, starts, [1.0, 2.0], sender_tenant_id=999)
+    out = await writer.submit_columns([unknown, foreign])
+    assert ["999999" in str(e) for e in out[0]] == [True, True]
+    assert all(type(e).__name__ == "Forbidden" for e in out[1])
+    async with db.read() as conn:
+        assert (await conn.execute(select(OBS.c.id))).all() == []

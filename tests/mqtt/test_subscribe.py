@@ -68,6 +68,33 @@ def test_navigation_topic_delivers_each_new_observation(api, make, subscriber):
     assert all(m["@iot.id"] != created["@iot.id"] - 1 for _, m in sub.drain())
 
 
+def test_navigation_topic_delivers_every_row_of_a_data_array(api, make, subscriber, server):
+    thing = make.thing()
+    watched, other = make.datastream(thing), make.datastream(thing)
+    sub = subscriber()
+    topic = f"v1.1/Datastreams({watched['@iot.id']})/Observations"
+    assert sub.subscribe(topic) == [1]
+    rows = [[f"2024-09-02T10:{minute:02d}:00Z", minute + 0.5] for minute in range(40)]
+    response = api.post("/CreateObservations", json=[
+        {"Datastream": {"@iot.id": other["@iot.id"]}, "components": ["phenomenonTime", "result"],
+         "dataArray": [["2024-09-02T09:00:00Z", -1]]},
+        {"Datastream": {"@iot.id": watched["@iot.id"]}, "components": ["phenomenonTime", "result"],
+         "dataArray": rows}])
+    assert response.status_code == 201
+    links = response.json()[1:]
+    messages = {}
+    for _ in rows:
+        message = sub.expect(topic)
+        messages[message["@iot.selfLink"]] = message
+    assert sorted(messages) == sorted(links)
+    for link, (time, value) in zip(links, rows, strict=True):
+        message = messages[link]
+        assert message["phenomenonTime"] == time and message["result"] == value
+        assert message["Datastream@iot.navigationLink"] == f"{link}/Datastream"
+        assert message["FeatureOfInterest@iot.navigationLink"] == f"{link}/FeatureOfInterest"
+    assert [m for t, m in sub.drain() if t == topic] == []
+
+
 def test_navigation_topic_with_select(api, make, subscriber):
     datastream = make.datastream()
     sub = subscriber()

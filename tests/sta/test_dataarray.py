@@ -124,6 +124,74 @@ def test_create_rows_without_feature_use_the_things_location(api, make):
     assert len(features) == 1
 
 
+def test_create_keeps_every_kind_of_value_exactly(api, make, server):
+    datastream = make.datastream()
+    feature = make.feature()
+    big = 2**60 + 1  # beyond 2**53: the digits must survive
+    rows = [
+        ["2024-06-04T08:00:00.123456Z", 1.5, None, None],
+        ["2024-06-04T10:00:01+02:00", 7, "2024-06-04T08:00:02Z", feature["@iot.id"]],
+        ["2024-06-04T08:00:02Z/2024-06-04T08:15:00Z", big, None, None],
+        ["2024-06-04T08:00:03Z", True, "2024-06-04T08:00:04.5Z", None],
+        ["2024-06-04T08:00:04Z", "trocken", None, feature["@iot.id"]],
+        ["2024-06-04T08:00:05Z", {"Stufe": [1, None]}, None, None],
+        ["2024-06-04T08:00:06Z", None, None, None],
+        ["2024-06-04T08:00:07Z", -3, None, None],
+    ]
+    response = api.post("/CreateObservations", json=[{
+        "Datastream": {"@iot.id": datastream["@iot.id"]},
+        "components": ["phenomenonTime", "result", "resultTime", "FeatureOfInterest/id"],
+        "dataArray": rows}])
+    assert response.status_code == 201, response.text
+    links = response.json()
+    stored = [api.get(link.removeprefix(server.sta),
+                      params={"$expand": "FeatureOfInterest($select=id)"}).json()
+              for link in links]
+    assert [o["phenomenonTime"] for o in stored] == [
+        "2024-06-04T08:00:00.123456Z", "2024-06-04T08:00:01Z",
+        "2024-06-04T08:00:02Z/2024-06-04T08:15:00Z", "2024-06-04T08:00:03Z",
+        "2024-06-04T08:00:04Z", "2024-06-04T08:00:05Z", "2024-06-04T08:00:06Z",
+        "2024-06-04T08:00:07Z"]
+    results = [o["result"] for o in stored]
+    assert results == [1.5, 7, big, True, "trocken", {"Stufe": [1, None]}, None, -3]
+    assert [type(r) for r in results[:4]] == [float, int, int, bool]
+    assert [o["resultTime"] for o in stored] == [
+        None, "2024-06-04T08:00:02Z", None, "2024-06-04T08:00:04.500Z", None, None, None, None]
+    features = [o["FeatureOfInterest"]["@iot.id"] for o in stored]
+    generated = {f for f, row in zip(features, rows, strict=True) if row[3] is None}
+    assert features[1] == features[4] == feature["@iot.id"]
+    assert len(generated) == 1 and feature["@iot.id"] not in generated
+    ds = api.get(f"/Datastreams({datastream['@iot.id']})").json()
+    assert ds["phenomenonTime"] == "2024-06-04T08:00:00.123456Z/2024-06-04T08:15:00Z"
+    assert ds["resultTime"] == "2024-06-04T08:00:02Z/2024-06-04T08:00:04.500Z"
+
+
+def test_create_rejects_each_bad_value_in_its_row_only(api, make):
+    datastream = make.datastream()
+    response = api.post("/CreateObservations", json=[{
+        "Datastream": {"@iot.id": datastream["@iot.id"]},
+        "components": ["phenomenonTime", "result", "resultTime", "FeatureOfInterest/id"],
+        "dataArray": [
+            ["2024-06-05T08:00:00Z", 1, None, None],
+            ["2024-06-05T08:00:01Z", 2, "nie", None],
+            ["2024-06-05T08:00:02Z", 3, None, "7"],
+            ["2024-06-05T08:00:03Z", 4, None, True],
+            [1717574404, 5, None, None],
+            ["2024-06-05T08:00:05Z/2024-06-05T08:00:04Z", 6, None, None],
+            ["2024-06-05T08:00:06Z", 7, None, None],
+        ]}, {
+        "Datastream": {"@iot.id": datastream["@iot.id"]},
+        "components": ["result", "phenomenonTime"],
+        "dataArray": [[8, "gestern"], [9, None]],
+    }])
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert [a == "error" for a in answer] == [False, True, True, True, True, True, False, True,
+                                              True]
+    stored = api.get(f"/Datastreams({datastream['@iot.id']})/Observations").json()["value"]
+    assert sorted(o["result"] for o in stored) == [1, 7]
+
+
 @pytest.mark.parametrize("body, fragment", [
     ({"Datastream": {"@iot.id": 1}}, "JSON array"),
     ([{"components": ["result"], "dataArray": [[1]]}], "exactly one of Datastream"),

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import orjson
 from sqlalchemy import select
@@ -38,7 +38,7 @@ from ortspuls.mqtt.topics import (
     parse_subscription,
 )
 from ortspuls.sta.serialize import GETTERS, Serializer
-from ortspuls.timeseries.events import EntityEvent
+from ortspuls.timeseries.events import EntityEvent, EventBatch
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Notifier:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def on_events(self, events: list[EntityEvent]) -> None:
+    def on_events(self, events: Sequence[EntityEvent]) -> None:
         """Event bus subscriber: must return at once, so the work is queued."""
         self._queue.put_nowait(events)
 
@@ -111,9 +111,13 @@ class Notifier:
 
     async def _run(self) -> None:
         while True:
-            events = await self._queue.get()
-            while not self._queue.empty() and len(events) < 10_000:
-                events.extend(self._queue.get_nowait())
+            # The bus's sequences are shared with other subscribers: gather, never extend them.
+            batches = [await self._queue.get()]
+            count = len(batches[0])
+            while not self._queue.empty() and count < 10_000:
+                batches.append(self._queue.get_nowait())
+                count += len(batches[-1])
+            events = batches[0] if len(batches) == 1 else [e for b in batches for e in b]
             try:
                 await self.handle(events)
             except Exception:  # a broken message must not stop the notifier
@@ -130,17 +134,19 @@ class Notifier:
             self._index = _Index(filters)
         return self._index
 
-    async def handle(self, events: list[EntityEvent]) -> None:
-        events = [e for e in events if e.op != "delete" and e.row is not None]
-        if not events:
-            return
+    async def handle(self, events: Sequence[EntityEvent]) -> None:
+        index = None
         if self.subscriptions is not None:
+            # Before reading any row: a bulk insert's rows are built only when read.
             index = self._current_index()
             if not index.filters:
                 return
-            events = [e for e in events if index.wants(e.entity)]
-            if not events:
+            if isinstance(events, EventBatch) and not index.wants(events.entity):
                 return
+            events = [e for e in events if index.wants(e.entity)]
+        events = [e for e in events if e.op != "delete" and e.row is not None]
+        if not events:
+            return
         # Visibility (ortspuls.tenancy): public changes go to every subscriber, internal ones
         # only to clients whose API key sees them (embedded broker), or to no one.
         for audience, group in await self._audiences(events):

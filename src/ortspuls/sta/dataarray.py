@@ -4,9 +4,13 @@
   (or MultiDatastream) and lists each Observation as one array of values in `components` order
   (`data_array_value`, called by `sta/read.py`).
 - `POST /v1.1/CreateObservations` takes such groups and stores every row through the observation
-  writer's bulk path (`submit_many`: large transactions, no per-row statement). The answer is one
-  array with, per row in request order, the new Observation's selfLink or the string "error",
-  as OGC 18-088 (14.3.2) prescribes; the reasons of rejected rows go to the server log.
+  writer's column path (`submit_columns`: large transactions, no per-row statement). Each group
+  is converted column by column (`group_columns`): a time column is parsed in one pass, a
+  result column is classified in one pass (all numbers, the usual case, needs nothing per
+  value), and only a column with a bad or unusual value falls back to row-by-row conversion to
+  find which rows fail. The answer is one array with, per row in request order, the new
+  Observation's selfLink or the string "error", as OGC 18-088 (14.3.2) prescribes; the reasons
+  of rejected rows go to the server log.
 
 A request whose structure is wrong (not an array, unknown components, a row with the wrong number
 of values, an unknown Datastream) is refused as a whole with 400 before anything is written.
@@ -15,6 +19,7 @@ of values, an unknown Datastream) is refused as a whole with 400 before anything
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +32,15 @@ from ortspuls.db.schema import entity_tables
 from ortspuls.model import ENTITY_TYPES
 from ortspuls.sta.errors import BadRequest, Forbidden, MethodNotAllowed, StaError
 from ortspuls.sta.serialize import GETTERS, Serializer
-from ortspuls.sta.values import encode_result, parse_interval, parse_time, parse_time_or_interval
-from ortspuls.timeseries.writer import NewObservation
+from ortspuls.sta.values import (
+    RESULT_FLOAT,
+    RESULT_INT,
+    encode_result,
+    parse_interval,
+    parse_time,
+    parse_time_or_interval,
+)
+from ortspuls.timeseries.writer import NewObservation, ObservationColumns
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +198,20 @@ def parse_request(data: Any) -> list[_Group]:
         if not isinstance(rows, list):
             raise BadRequest(f"{where}: dataArray must be an array of rows")
         width = len(components)
-        for number, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != width:
-                got = f"{len(row)} values" if isinstance(row, list) else "not an array"
-                raise BadRequest(f"{where}: dataArray row {number} has {got}, but components "
-                                 f"names {width} ({', '.join(components)})")
+        # Two C passes for the usual case; the loop only to name the row that is wrong.
+        if not (set(map(type, rows)) <= {list} and set(map(len, rows)) <= {width}):
+            for number, row in enumerate(rows):
+                if not isinstance(row, list) or len(row) != width:
+                    got = f"{len(row)} values" if isinstance(row, list) else "not an array"
+                    raise BadRequest(f"{where}: dataArray row {number} has {got}, but "
+                                     f"components names {width} ({', '.join(components)})")
         groups.append(_Group(index, kind, ident, components, rows))
     return groups
 
 
 _fromisoformat = datetime.fromisoformat
+_MAX_EXACT_INT = 2**53  # as in sta.values.encode_result: beyond it, ints keep their digits
+_tzinfo = operator.attrgetter("tzinfo")
 
 
 def _time(value: Any, name: str) -> datetime:
@@ -205,69 +221,148 @@ def _time(value: Any, name: str) -> datetime:
             parsed = _fromisoformat(value)
         except ValueError:
             return parse_time(value, name)  # its error message
-        tz = parsed.tzinfo
-        if tz is UTC:
-            return parsed
-        return parsed.replace(tzinfo=UTC) if tz is None else parsed.astimezone(UTC)
+        return _utc(parsed)
     return parse_time(value, name)
 
 
-def _fast_records(group: _Group, now: datetime, on_error) -> list[NewObservation | None]:
-    """The usual rows (phenomenonTime, result, resultTime, FeatureOfInterest/id): one tight
-    loop per group instead of a converter call per value; None for a rejected row."""
-    index = {name: i for i, name in enumerate(group.components)}
-    i_time, i_result = index.get("phenomenonTime"), index["result"]
-    i_result_time = index.get("resultTime")
-    i_feature = index.get("FeatureOfInterest/id", index.get("FeatureOfInterest/@iot.id"))
-    multi = group.kind == "MultiDatastream"
-    ds_id = None if multi else group.stream_id
-    md_id = group.stream_id if multi else None
-    out: list[NewObservation | None] = []
-    append = out.append
-    for number, row in enumerate(group.rows):
+def _utc(parsed: datetime) -> datetime:
+    tz = parsed.tzinfo
+    if tz is UTC:
+        return parsed
+    return parsed.replace(tzinfo=UTC) if tz is None else parsed.astimezone(UTC)
+
+
+class _Rejects:
+    """The rows of one group that failed, each with the first reason found."""
+
+    __slots__ = ("group", "reasons")
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+        self.reasons: dict[int, str] = {}
+
+    def add(self, row: int, exc: StaError) -> None:
+        self.reasons.setdefault(row, f"item {self.group.index} row {row}: {exc.message}")
+
+
+def _time_column(values: list[Any], name: str, rejects: _Rejects, now: datetime,
+                 *, optional: bool = False, intervals: bool = False
+                 ) -> tuple[list[datetime | None], list[datetime | None] | None]:
+    """A column of ISO 8601 times (or intervals) -> (starts, ends or None), aware UTC.
+
+    One C pass when every value is a plain time; otherwise row by row, where a bad value
+    rejects its row (its start is then a placeholder that is never stored).
+    """
+    try:
+        parsed = list(map(_fromisoformat, values))
+    except (TypeError, ValueError):  # None, a number, an interval, a typo: see per row
+        pass
+    else:
+        if set(map(_tzinfo, parsed)) != {UTC}:
+            parsed = list(map(_utc, parsed))
+        return parsed, None  # type: ignore[return-value]
+    starts: list[datetime | None] = []
+    ends: list[datetime | None] = []
+    for row, value in enumerate(values):
+        start = end = None
         try:
-            if i_time is None:
-                start, end = now, None
+            if value is None and optional:
+                pass
+            elif intervals and type(value) is str and "/" in value:
+                start, end = parse_time_or_interval(value, name)
             else:
-                value = row[i_time]
-                if type(value) is str and "/" in value:
-                    start, end = parse_time_or_interval(value, "phenomenonTime")
-                else:
-                    start, end = _time(value, "phenomenonTime"), None
-            result_time = None
-            if i_result_time is not None and row[i_result_time] is not None:
-                result_time = _time(row[i_result_time], "resultTime")
-            feature = None
-            if i_feature is not None:
-                feature = row[i_feature]
-                if feature is not None and (type(feature) is not int):
-                    raise BadRequest(f"FeatureOfInterest/id must be an integer, got {feature!r}")
-            append(NewObservation(
-                datastream_id=ds_id, multi_datastream_id=md_id, phenomenon_time_start=start,
-                phenomenon_time_end=end, result=encode_result(row[i_result]),
-                result_time=result_time, feature_id=feature))
+                start = _time(value, name)
         except StaError as exc:
-            append(None)
-            on_error(f"item {group.index} row {number}: {exc.message}")
-    return out
+            rejects.add(row, exc)
+            start = now
+        starts.append(start)
+        ends.append(end)
+    return starts, (ends if ends.count(None) != len(ends) else None)
+
+
+def _result_columns(values: list[Any]) -> tuple[list[int], list | None, list | None,
+                                                list | None]:
+    """A result column -> (result_type, result_number, result_string, result_json), as
+    `encode_result` splits each value; numbers, the usual case, without a call per value."""
+    n = len(values)
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return [RESULT_FLOAT] * n, values, None, None
+    if kinds <= {float, int} and min(values) >= -_MAX_EXACT_INT and \
+            max(values) <= _MAX_EXACT_INT:
+        if kinds == {int}:
+            return [RESULT_INT] * n, list(map(float, values)), None, None
+        return ([RESULT_INT if type(v) is int else RESULT_FLOAT for v in values],
+                list(map(float, values)), None, None)
+    types, numbers, strings, others = (list(c) for c in zip(*map(encode_result, values),
+                                                            strict=True))
+    return types, _nullable(numbers), _nullable(strings), _nullable(others)
+
+
+def _nullable(values: list[Any]) -> list[Any] | None:
+    return None if values.count(None) == len(values) else values
+
+
+def _feature_column(values: list[Any], rejects: _Rejects) -> list[int | None] | None:
+    if not set(map(type, values)) <= {int, type(None)}:
+        for row, value in enumerate(values):
+            if value is not None and type(value) is not int:
+                rejects.add(row, BadRequest(
+                    f"FeatureOfInterest/id must be an integer, got {value!r}"))
+    return _nullable(values)
+
+
+def _fast_columns(group: _Group, now: datetime, rejects: _Rejects) -> ObservationColumns:
+    """The usual components (phenomenonTime, result, resultTime, FeatureOfInterest/id),
+    converted column by column."""
+    n = len(group.rows)
+    column = dict(zip(group.components, map(list, zip(*group.rows, strict=True)),
+                      strict=True))
+    if "phenomenonTime" in column:
+        starts, ends = _time_column(column["phenomenonTime"], "phenomenonTime", rejects, now,
+                                    intervals=True)
+    else:
+        starts, ends = [now] * n, None
+    result_time = None
+    times = column.get("resultTime")
+    if times is not None and times.count(None) != n:
+        result_time, _ = _time_column(times, "resultTime", rejects, now, optional=True)
+    features = column.get("FeatureOfInterest/id", column.get("FeatureOfInterest/@iot.id"))
+    kinds, numbers, strings, others = _result_columns(column["result"])
+    multi = group.kind == "MultiDatastream"
+    return ObservationColumns(
+        datastream_id=None if multi else group.stream_id,
+        multi_datastream_id=group.stream_id if multi else None,
+        phenomenon_time_start=starts,  # type: ignore[arg-type]
+        phenomenon_time_end=ends,
+        result_type=kinds, result_number=numbers, result_string=strings, result_json=others,
+        result_time=result_time,
+        feature_id=None if features is None else _feature_column(features, rejects))
 
 
 _FAST_COMPONENTS = frozenset({"phenomenonTime", "result", "resultTime", "FeatureOfInterest/id",
                               "FeatureOfInterest/@iot.id"})
 
 
-def group_records(group: _Group, now: datetime, on_error) -> list[NewObservation | None]:
-    """The records of one group, None where a row was rejected (reported to `on_error`)."""
+def group_columns(group: _Group, now: datetime) -> tuple[ObservationColumns | None, dict[int, str]]:
+    """The columns of one group's accepted rows (None if there are none), and the rejected
+    rows with their reasons."""
+    rejects = _Rejects(group)
+    if not group.rows:
+        return None, {}
     if _FAST_COMPONENTS.issuperset(group.components):
-        return _fast_records(group, now, on_error)
-    out: list[NewObservation | None] = []
+        columns = _fast_columns(group, now, rejects)
+        if rejects.reasons:
+            keep = [i for i in range(len(group.rows)) if i not in rejects.reasons]
+            columns = columns.take(keep) if keep else None
+        return columns, rejects.reasons
+    records = []
     for number, row in enumerate(group.rows):
         try:
-            out.append(row_record(group, row, now))
+            records.append(row_record(group, row, now))
         except StaError as exc:
-            out.append(None)
-            on_error(f"item {group.index} row {number}: {exc.message}")
-    return out
+            rejects.add(number, exc)
+    return (ObservationColumns.from_records(records) if records else None), rejects.reasons
 
 
 def row_record(group: _Group, row: list[Any], now: datetime) -> NewObservation:
@@ -327,28 +422,28 @@ async def create_observations(request: Request) -> Response:
         state = request.app.state
         await check_streams(state.db, groups, principal.tenant_id)
         now = datetime.now(UTC)
-        problems: list[str] = []
-        rows: list[NewObservation | None] = []
-        for group in groups:
-            rows.extend(group_records(group, now, problems.append))
-        records = [r for r in rows if r is not None]
-        for record in records:
+        parsed = [group_columns(group, now) for group in groups]
+        batches = [columns for columns, _ in parsed if columns is not None]
+        for columns in batches:
             # Features linked by id must be the sender's too (the writer checks).
-            record.tenant_id = principal.tenant_id
-        results = await state.writer.submit_many(records) if records else []
+            columns.sender_tenant_id = principal.tenant_id
+        results = iter(await state.writer.submit_columns(batches) if batches else [])
     except StaError as exc:
         return exc.response()
     prefix = service_root(request) + "/Observations("
     answer: list[str] = []
-    stored = iter(results)
-    for row in rows:
-        result = None if row is None else next(stored)
-        if result is None or isinstance(result, StaError):
-            if isinstance(result, StaError):
-                problems.append(result.message)
-            answer.append(ERROR)
-        else:
-            answer.append(f"{prefix}{result['id']})")
+    # The reasons of rows refused here first, in row order, then those the writer refused.
+    problems = [reasons[row] for _, reasons in parsed for row in sorted(reasons)]
+    for columns, rejected in parsed:
+        outcome = next(results) if columns is not None else []
+        links = [f"{prefix}{o})" if type(o) is int else ERROR for o in outcome]
+        if ERROR in links:
+            problems.extend(o.message for o in outcome if isinstance(o, StaError))
+        if rejected:
+            stored = iter(links)
+            links = [ERROR if row in rejected else next(stored)
+                     for row in range(len(links) + len(rejected))]
+        answer.extend(links)
     if problems:
         log.info("CreateObservations: %d of %d rows rejected, e.g. %s", len(problems),
                  len(answer), problems[0])

@@ -5,7 +5,8 @@
 - At start it is filled with one index seek per Datastream (a correlated
   `ORDER BY phenomenon_time_start DESC, id DESC LIMIT 1` on SQLite, `CROSS JOIN LATERAL` on
   PostgreSQL), never a scan or GROUP BY over all observations.
-- New observations arrive from the event bus and are applied at once (a dictionary update).
+- New observations arrive from the event bus and are applied at once (a dictionary update); of
+  a bulk insert (`EventBatch`) only the newest row is read, from the writer's columns.
 - An update or delete of the Observation that is cached as the newest one, a deleted Datastream,
   Thing or FeatureOfInterest, re-seek the Datastreams concerned in a background task.
 - Each worker process has its own cache fed by its own bus, so it does not hear about writes
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,8 @@ from sqlalchemy import select, true
 from ortspuls.db.engine import Database
 from ortspuls.db.schema import entity_tables
 from ortspuls.sta.values import decode_result
-from ortspuls.timeseries.events import EntityEvent, EventBus
+from ortspuls.timeseries.events import EntityEvent, EventBatch, EventBus
+from ortspuls.timeseries.writer import ObservationColumns
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,14 @@ class LatestValues:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def _on_events(self, events: list[EntityEvent]) -> None:
+    def _on_events(self, events: Sequence[EntityEvent]) -> None:
+        if isinstance(events, EventBatch):
+            # A bulk insert: only its newest row can be newer than the cached one.
+            source = events.source
+            if (events.entity == "Observation" and isinstance(source, ObservationColumns)
+                    and len(source)):
+                self._apply(source.row(source.newest()))
+            return
         for event in events:
             entity = event.entity
             if entity == "Observation":

@@ -8,8 +8,9 @@ the bucket of its `phenomenonTime` start. The mean is sum/count.
 
 They are kept current in three ways:
 
-- the observation writer calls `RollupKeeper.on_batch` inside each batch transaction; one
-  Python pass groups the batch by (Datastream, bucket) and one upsert statement adds the groups;
+- the observation writer calls `RollupKeeper.on_batch` inside each batch transaction with the
+  stored columns; the buckets are slices of the time-ordered columns (C loops for count, sum,
+  min and max), and one upsert statement per table adds them;
 - updates and deletes of Observations (and deletes of FeaturesOfInterest, which take their
   Observations along) call `RollupKeeper.on_change` inside their transaction; the touched buckets
   are recomputed from the raw rows;
@@ -26,9 +27,11 @@ zone's offset periods in the time range concerned (built from `zoneinfo`); Postg
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import logging
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -271,29 +274,20 @@ class RollupKeeper:
         if self.on_change not in writer.change_hooks:
             writer.change_hooks.append(self.on_change)
 
-    async def on_batch(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Add a freshly inserted batch of observation rows: one pass, one upsert per table."""
+    async def on_batch(self, conn: AsyncConnection, batches: Sequence[Any]) -> None:
+        """Add freshly inserted observations (the writer's stored `ObservationColumns`): the
+        buckets are computed from the columns, then one upsert per table."""
         hourly: dict[tuple[int, int], list] = {}
         daily: dict[tuple[int, int], list] = {}
-        day_start_us = self.calendar.day_start_us
-        for row in rows:
-            value = row.get("result_number")
-            stream = row.get("datastream_id")
-            if value is None or stream is None:
+        for batch in batches:
+            stream, values = batch.datastream_id, batch.result_number
+            if stream is None or values is None:
                 continue
-            t_us = to_micros(row["phenomenon_time_start"])
-            for groups, key in ((hourly, (stream, t_us - t_us % HOUR_US)),
-                                (daily, (stream, day_start_us(t_us)))):
-                agg = groups.get(key)
-                if agg is None:
-                    groups[key] = [1, value, value, value]
-                else:
-                    agg[0] += 1
-                    agg[1] += value
-                    if value < agg[2]:
-                        agg[2] = value
-                    if value > agg[3]:
-                        agg[3] = value
+            times = batch.start_us
+            if None in values:  # strings, JSON, nulls: not in numeric rollups
+                keep = [i for i, v in enumerate(values) if v is not None]
+                times, values = [times[i] for i in keep], [values[i] for i in keep]
+            _add_buckets(hourly, daily, stream, times, values, self.calendar.day_start_us)
         for table, groups in (("rollups_hourly", hourly), ("rollups_daily", daily)):
             if groups:
                 params = [{"ds": ds, "bucket": _time_param(conn, bucket), "n": n, "s": s,
@@ -318,6 +312,40 @@ class RollupKeeper:
                 span[0], span[1] = min(span[0], first), max(span[1], last)
         for stream, (first, last) in merged.items():
             await conn.run_sync(_recompute, self.calendar, [stream], first, last)
+
+
+def _add_buckets(hourly: dict, daily: dict, stream: int, times: list[int],
+                 values: list[float], day_start_us: Callable[[int], int]) -> None:
+    """Add one Datastream's (time µs, value) columns to hourly and daily aggregates
+    ([count, sum, min, max] per (stream, bucket start)).
+
+    Rows are put in time order (they almost always come so); then each bucket is one slice of
+    the columns, found by bisection at its start, and count, sum, min and max are C loops over
+    the slice. Python work per row is one pass that finds the distinct quarter hours (every
+    local midnight is a quarter hour, so they give hours and local days alike).
+    """
+    if not times:
+        return
+    if any(map(operator.gt, times, itertools.islice(times, 1, None))):
+        order = sorted(range(len(times)), key=times.__getitem__)
+        times, values = [times[i] for i in order], [values[i] for i in order]
+    quarters = sorted({t // QUARTER_US for t in times})
+    hours = sorted({q * QUARTER_US - q * QUARTER_US % HOUR_US for q in quarters})
+    days = sorted({day_start_us(q * QUARTER_US) for q in quarters})
+    for groups, starts in ((hourly, hours), (daily, days)):
+        edges = [bisect.bisect_left(times, start) for start in starts]
+        edges.append(len(times))
+        for start, lo, hi in zip(starts, edges[:-1], edges[1:], strict=True):
+            part = values[lo:hi]
+            count, total, low, high = hi - lo, sum(part), min(part), max(part)
+            agg = groups.get((stream, start))
+            if agg is None:
+                groups[(stream, start)] = [count, total, low, high]
+            else:
+                agg[0] += count
+                agg[1] += total
+                agg[2] = min(agg[2], low)
+                agg[3] = max(agg[3], high)
 
 
 def _recompute(conn: Connection, calendar: LocalCalendar, streams: Sequence[int] | None,
