@@ -33,6 +33,7 @@ from ortspuls.db.types import from_micros, to_micros
 from ortspuls.sta.errors import BadRequest, NotFound
 from ortspuls.sta.values import GEOJSON_ENCODINGS, format_time
 from ortspuls.timeseries import rollups
+from ortspuls.timeseries.events import EntityEvent, kinds
 from ortspuls.timeseries.latest import Latest
 from ortspuls.timeseries.rollups import INTERVALS, STATS, LocalCalendar, SeriesRequest
 
@@ -100,8 +101,8 @@ class MetadataCache:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
-    def on_events(self, events: list[Any]) -> None:
-        if any(e.entity in self.WATCHED for e in events):
+    def on_events(self, events: Sequence[EntityEvent]) -> None:
+        if any(entity in self.WATCHED for _op, entity in kinds(events)):
             self._version += 1
 
     def _current(self) -> bool:

@@ -27,7 +27,7 @@ from ortspuls.ingest.pipeline import IngestPipeline
 from ortspuls.ingest.pollers import PollerManager
 from ortspuls.ingest.registry import Registry
 from ortspuls.settings import Settings
-from ortspuls.timeseries.events import EntityEvent, EventBus
+from ortspuls.timeseries.events import EntityEvent, EventBus, kinds
 from ortspuls.timeseries.writer import ObservationWriter
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class IngestService:
         await self.leadership.release()
 
     def _on_events(self, events: list[EntityEvent]) -> None:
-        if any(e.op == "delete" and e.entity in _STRUCTURE for e in events):
+        if any(op == "delete" and entity in _STRUCTURE for op, entity in kinds(events)):
             self.registry.invalidate()
 
     # -- background work (leader only) --------------------------------------------------------

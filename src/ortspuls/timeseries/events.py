@@ -126,6 +126,14 @@ class EventBatch(Sequence[EntityEvent]):
 Subscriber = Callable[[Sequence[EntityEvent]], None]
 
 
+def kinds(events: Sequence[EntityEvent]) -> set[tuple[Operation, str]]:
+    """The (operation, entity type) pairs among `events`: for subscribers that watch only some
+    kinds of change. An EventBatch answers without building its events."""
+    if isinstance(events, EventBatch):
+        return {(events.op, events.entity)}
+    return {(e.op, e.entity) for e in events}
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
