@@ -4,15 +4,12 @@ in-process against real databases of both kinds."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import shapely
 from sqlalchemy import insert, select, text
-from tests.conftest import TEST_DATABASES, database_args_for
 
 from ortspuls.db import bulk
 from ortspuls.db.engine import Database
@@ -29,14 +26,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 OBS = entity_tables["Observation"]
 T0 = datetime(2021, 1, 31, 23, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=TEST_DATABASES)
-def db_url(request) -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as tmp, \
-            database_args_for(request.param, Path(tmp)) as args:
-        yield (args[args.index("--database-url") + 1] if "--database-url" in args
-               else f"sqlite:///{tmp}/ortspuls.sqlite3")
 
 
 @pytest.fixture

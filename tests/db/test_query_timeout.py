@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
-from tests.conftest import TEST_DATABASES, database_args_for
 
 from ortspuls.db.engine import (
     Database,
@@ -39,14 +35,6 @@ ENDLESS = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE
 MODERATE_ROWS = 2_000_000
 MODERATE = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
             f"WHERE x < {MODERATE_ROWS}) SELECT count(*) FROM c")
-
-
-@pytest.fixture(params=TEST_DATABASES)
-def db_url(request) -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as tmp, \
-            database_args_for(request.param, Path(tmp)) as args:
-        yield (args[args.index("--database-url") + 1] if "--database-url" in args
-               else f"sqlite:///{tmp}/ortspuls.sqlite3")
 
 
 async def outlast_limit(conn, db: Database) -> int:
