@@ -239,3 +239,37 @@ async def test_columns_into_unknown_or_foreign_streams_are_refused_per_row(db):
     assert all(type(e).__name__ == "Forbidden" for e in out[1])
     async with db.read() as conn:
         assert (await conn.execute(select(OBS.c.id))).all() == []
+
+
+async def test_datastream_bounds_only_widen_when_another_writer_moved_them(db, monkeypatch):
+    """Two worker processes on PostgreSQL: one writer's transaction may read a Datastream's
+    phenomenonTime before the other writer's commit widens it. Its own update must not narrow
+    the stored bounds again. Modelled here by handing the second writer the snapshot read
+    before the first one committed."""
+    ds = await make_datastream(db)
+    first, second = ObservationWriter(db, EventBus()), ObservationWriter(db, EventBus())
+    async with db.read() as conn:
+        stale = await second._load_streams(conn, {("d", ds)})
+    assert stale[("d", ds)].phenomenon == (None, None)
+
+    late = T0 + timedelta(hours=10)
+    [stored] = await first.submit_many([NewObservation(
+        datastream_id=ds, phenomenon_time_start=late, phenomenon_time_end=None,
+        result=(RESULT_FLOAT, 1.0, None, None), result_time=late)])
+    assert isinstance(stored, dict)
+
+    async def load_stale(conn, keys):
+        return stale
+
+    monkeypatch.setattr(second, "_load_streams", load_stale)
+    [stored] = await second.submit_many([NewObservation(
+        datastream_id=ds, phenomenon_time_start=T0, phenomenon_time_end=None,
+        result=(RESULT_FLOAT, 2.0, None, None), result_time=T0)])
+    assert isinstance(stored, dict)
+
+    d = entity_tables["Datastream"].c
+    async with db.read() as conn:
+        bounds = (await conn.execute(select(
+            d.phenomenon_time_start, d.phenomenon_time_end, d.result_time_start,
+            d.result_time_end).where(d.id == ds))).one()
+    assert tuple(bounds) == (T0, late, T0, late)

@@ -290,9 +290,12 @@ class RollupKeeper:
             _add_buckets(hourly, daily, stream, times, values, self.calendar.day_start_us)
         for table, groups in (("rollups_hourly", hourly), ("rollups_daily", daily)):
             if groups:
+                # In key order: concurrent writers (PostgreSQL, several workers) then lock the
+                # same bucket rows in the same order and wait for each other instead of
+                # deadlocking.
                 params = [{"ds": ds, "bucket": _time_param(conn, bucket), "n": n, "s": s,
                            "lo": lo, "hi": hi}
-                          for (ds, bucket), (n, s, lo, hi) in groups.items()]
+                          for (ds, bucket), (n, s, lo, hi) in sorted(groups.items())]
                 await conn.execute(text(_upsert_sql(conn, table)), params)
 
     async def on_change(self, conn: AsyncConnection, spans: Iterable[Span]) -> None:

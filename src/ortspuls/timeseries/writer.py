@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import shapely
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ortspuls.db import bulk
@@ -806,19 +806,32 @@ class ObservationWriter:
             s.area = area
             params[sid[0]].append({"sid": sid[1], **new, "observed_area_geom": area,
                                    "observed_area": geometry_to_geojson(area)})
+        sqlite = conn.dialect.name == "sqlite"
         for kind, table in (("d", DATASTREAMS), ("m", MULTI_DATASTREAMS)):
             if not params[kind]:
                 continue
             d = table.c
+            # The stored bounds only widen, in SQL: on PostgreSQL another worker may have
+            # widened them since this transaction read them, and a plain SET would narrow
+            # them again. Rows in id order, so concurrent writers lock them in the same order.
             stmt = update(table).where(d.id == bindparam("sid")).values(
-                phenomenon_time_start=bindparam("phenomenon_time_start"),
-                phenomenon_time_end=bindparam("phenomenon_time_end"),
-                result_time_start=bindparam("result_time_start"),
-                result_time_end=bindparam("result_time_end"),
+                phenomenon_time_start=_widened(d.phenomenon_time_start, sqlite, lower=True),
+                phenomenon_time_end=_widened(d.phenomenon_time_end, sqlite, lower=False),
+                result_time_start=_widened(d.result_time_start, sqlite, lower=True),
+                result_time_end=_widened(d.result_time_end, sqlite, lower=False),
                 observed_area=bindparam("observed_area"),
                 observed_area_geom=bindparam("observed_area_geom"),
             )
-            await conn.execute(stmt, params[kind])
+            await conn.execute(stmt, sorted(params[kind], key=lambda p: p["sid"]))
+
+
+def _widened(column: Any, sqlite: bool, lower: bool) -> Any:
+    """SQL for the smaller (`lower`) or larger of a stored time and the bind parameter of the
+    same name, either of them NULL meaning "no bound yet"."""
+    given = bindparam(column.key, type_=column.type)
+    pick = (func.min if lower else func.max) if sqlite else \
+        (func.least if lower else func.greatest)
+    return pick(func.coalesce(column, given), func.coalesce(given, column))
 
 
 def stream_problem(key: tuple[str, int | None], stream: _Stream | None, tenant_id: int | None,
