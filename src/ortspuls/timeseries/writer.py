@@ -900,27 +900,23 @@ def _max(a, b):
     return max(a, b)
 
 
-def columns_months(batches: list[ObservationColumns]) -> set[tuple[int, int]]:
-    """The calendar months (UTC) of the batches' phenomenonTimes; usually one."""
-    months: set[tuple[int, int]] = set()
-    for batch in batches:
-        if not len(batch):
-            continue
-        starts = batch.phenomenon_time_start
-        first, last = month_of(min(starts)), month_of(max(starts))
-        months.update({first} if first == last else {month_of(t) for t in starts})
-    return months
-
-
-def batch_months(records: list[NewObservation]) -> set[tuple[int, int]]:
-    """The calendar months (UTC) of a batch's phenomenonTimes; usually one."""
-    times = [r.phenomenon_time_start for r in records if r.phenomenon_time_start is not None]
+def _months(times: Sequence[datetime]) -> set[tuple[int, int]]:
+    """The calendar months (UTC) of these times; usually one, found from the extremes."""
     if not times:
         return set()
     first, last = month_of(min(times)), month_of(max(times))
-    if first == last:
-        return {first}
-    return {month_of(t) for t in times}
+    return {first} if first == last else {month_of(t) for t in times}
+
+
+def columns_months(batches: list[ObservationColumns]) -> set[tuple[int, int]]:
+    """The calendar months (UTC) of the batches' phenomenonTimes."""
+    return set().union(*(_months(batch.phenomenon_time_start) for batch in batches))
+
+
+def batch_months(records: list[NewObservation]) -> set[tuple[int, int]]:
+    """The calendar months (UTC) of the records' phenomenonTimes."""
+    return _months([r.phenomenon_time_start for r in records
+                    if r.phenomenon_time_start is not None])
 
 
 # multiObservationDataTypes whose result components have a JSON type to check.
