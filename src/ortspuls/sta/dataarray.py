@@ -33,6 +33,7 @@ from ortspuls.model import ENTITY_TYPES
 from ortspuls.sta.errors import BadRequest, Forbidden, MethodNotAllowed, StaError
 from ortspuls.sta.serialize import GETTERS, Serializer
 from ortspuls.sta.values import (
+    MAX_EXACT_INT,
     RESULT_FLOAT,
     RESULT_INT,
     encode_result,
@@ -210,7 +211,6 @@ def parse_request(data: Any) -> list[_Group]:
 
 
 _fromisoformat = datetime.fromisoformat
-_MAX_EXACT_INT = 2**53  # as in sta.values.encode_result: beyond it, ints keep their digits
 _tzinfo = operator.attrgetter("tzinfo")
 
 
@@ -288,8 +288,8 @@ def _result_columns(values: list[Any]) -> tuple[list[int], list | None, list | N
     kinds = set(map(type, values))
     if kinds == {float}:
         return [RESULT_FLOAT] * n, values, None, None
-    if kinds <= {float, int} and min(values) >= -_MAX_EXACT_INT and \
-            max(values) <= _MAX_EXACT_INT:
+    if kinds <= {float, int} and min(values) >= -MAX_EXACT_INT and \
+            max(values) <= MAX_EXACT_INT:
         if kinds == {int}:
             return [RESULT_INT] * n, list(map(float, values)), None, None
         return ([RESULT_INT if type(v) is int else RESULT_FLOAT for v in values],

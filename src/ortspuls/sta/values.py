@@ -18,7 +18,8 @@ GEOJSON_ENCODINGS = frozenset({"application/geo+json", "application/vnd.geo+json
 
 # Observation.result storage: result_type says which column holds the value.
 RESULT_NULL, RESULT_FLOAT, RESULT_INT, RESULT_BOOL, RESULT_STRING, RESULT_JSON = range(6)
-_MAX_EXACT_INT = 2**53
+# Beyond this an integer result is not exact as a float: its digits are kept as text too.
+MAX_EXACT_INT = 2**53
 
 
 def parse_time(value: Any, name: str) -> datetime:
@@ -77,7 +78,7 @@ def encode_result(value: Any) -> tuple[int, float | None, str | None, Any]:
     if isinstance(value, bool):
         return RESULT_BOOL, 1.0 if value else 0.0, None, None
     if isinstance(value, int):
-        if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+        if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             return RESULT_INT, float(value), None, None
         # Beyond 2**53 a float is not exact: the digits are kept as text, the float still
         # serves filtering and ordering.
